@@ -1,0 +1,109 @@
+import type { ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
+
+/**
+ * Metadata records as the domain sees them (camelCase, Dates). How a backend lays them out is
+ * its own business; the wire format is made from these by the routes.
+ */
+export interface InstanceLimits {
+  memoryMb: number;
+  cpuCores: number;
+  pidsMax: number;
+}
+
+export interface InstanceRecord {
+  id: string;
+  state: InstanceState;
+  /** Why the instance left `running` (deleted, executor_restart, start_failed: ...). */
+  stateReason: string | null;
+  env: string;
+  runtime: string;
+  envVars: Record<string, string>;
+  limits: InstanceLimits;
+  metadata: Record<string, string>;
+  /** Unprivileged host uid the instance's processes run as; unique among non-deleted instances. */
+  hostUid: number;
+  /** Which executor node holds the instance (one node today; kept so records stay meaningful with many). */
+  nodeId: string;
+  createdAt: Date;
+  startedAt: Date | null;
+  stoppedAt: Date | null;
+  startDurationMs: number | null;
+}
+
+export interface ExecutionRecord {
+  id: string;
+  instanceId: string;
+  /** Created by `POST /execute`: its instance is destroyed when it ends. */
+  ephemeral: boolean;
+  status: ExecutionStatus;
+  command: string[];
+  workingDir: string;
+  /** Names only: values may be secrets and are never stored. */
+  envVarNames: string[];
+  timeoutMs: number;
+  /** Hash of the request that created it, so a retried client-chosen id can be told from a clash. */
+  requestHash: string;
+  exitCode: number | null;
+  exitReason: ExitReason | null;
+  signal: string | null;
+  stdoutBytes: number;
+  stderrBytes: number;
+  outputTruncated: boolean;
+  progress: number | null;
+  lastSeq: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  durationMs: number | null;
+}
+
+export interface InstanceFilter {
+  states?: readonly InstanceState[];
+  nodeId?: string;
+  /** Newest first; default 1000. */
+  limit?: number;
+}
+
+export interface ExecutionFilter {
+  instanceId?: string;
+  statuses?: readonly ExecutionStatus[];
+  /** Newest first; default 1000. */
+  limit?: number;
+}
+
+export type InstancePatch = Partial<Omit<InstanceRecord, 'id' | 'createdAt' | 'hostUid' | 'nodeId'>>;
+export type ExecutionPatch = Partial<Omit<ExecutionRecord, 'id' | 'instanceId' | 'startedAt' | 'requestHash'>>;
+
+export interface InstanceRepository {
+  /** Throws FaasError ID_CONFLICT when the id exists. */
+  insert(record: InstanceRecord): Promise<void>;
+  get(id: string): Promise<InstanceRecord | undefined>;
+  list(filter?: InstanceFilter): Promise<InstanceRecord[]>;
+  /** Throws FaasError INSTANCE_NOT_FOUND when the id is unknown. Returns the updated record. */
+  update(id: string, patch: InstancePatch): Promise<InstanceRecord>;
+  /** Host uids held by instances that are not deleted (their files may still exist). */
+  usedHostUids(): Promise<number[]>;
+}
+
+export interface ExecutionRepository {
+  /** Throws FaasError ID_CONFLICT when the id exists. */
+  insert(record: ExecutionRecord): Promise<void>;
+  get(id: string): Promise<ExecutionRecord | undefined>;
+  list(filter?: ExecutionFilter): Promise<ExecutionRecord[]>;
+  /** Throws FaasError EXECUTION_NOT_FOUND when the id is unknown. Returns the updated record. */
+  update(id: string, patch: ExecutionPatch): Promise<ExecutionRecord>;
+}
+
+/**
+ * The metadata store. Async even over synchronous SQLite so that a networked backend
+ * (PostgreSQL) is an added folder, not a rewrite of every caller.
+ */
+export interface Store {
+  readonly instances: InstanceRepository;
+  readonly executions: ExecutionRepository;
+  /**
+   * Runs `fn` in one transaction: all of its writes land or none do. The store passed to `fn`
+   * must be used inside it (not the outer one). Nested calls join the outer transaction.
+   */
+  withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,63 @@
+/**
+ * Stable error codes of the faas API.
+ *
+ * A code is a contract: clients branch on it. Codes are only ever added; a code that is no
+ * longer produced stays listed (marked retired in docs/errors.md) and is never reused for a
+ * different meaning. Every code has an HTTP status in `status-map.ts` (enforced by the type
+ * checker) and an entry in docs/errors.md (enforced by a test).
+ */
+export const ErrorCode = {
+  /** The request body is not valid JSON. */
+  INVALID_JSON: 'INVALID_JSON',
+  /** The request does not match the schema: unknown field, wrong type, missing field, bad value. */
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** An environment variable name is not a portable shell identifier or a value holds NUL. */
+  INVALID_ENV_VAR: 'INVALID_ENV_VAR',
+  /** The request body exceeds the server's body limit. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The request body has a content type the route does not accept. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** No `Authorization: Bearer` header (or token) was given. */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A bearer key was given but it is not the server's key. */
+  INVALID_API_KEY: 'INVALID_API_KEY',
+  /** No route matches the method and path. */
+  ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
+  /** No instance has this id. */
+  INSTANCE_NOT_FOUND: 'INSTANCE_NOT_FOUND',
+  /** No execution has this id. */
+  EXECUTION_NOT_FOUND: 'EXECUTION_NOT_FOUND',
+  /** No environment has this name. */
+  ENVIRONMENT_NOT_FOUND: 'ENVIRONMENT_NOT_FOUND',
+  /** The instance exists but is not running (stopped, failed, deleted, still starting). */
+  INSTANCE_NOT_RUNNING: 'INSTANCE_NOT_RUNNING',
+  /** The execution already finished; it cannot be killed or written to. */
+  EXECUTION_FINISHED: 'EXECUTION_FINISHED',
+  /** A client-chosen id is already used by a different request. */
+  ID_CONFLICT: 'ID_CONFLICT',
+  /** The execution mode exists in the API but this server does not provide it yet. */
+  MODE_NOT_SUPPORTED: 'MODE_NOT_SUPPORTED',
+  /** The runtime lacks a capability the request needs (network egress, PTY, memory snapshots). */
+  RUNTIME_UNSUPPORTED: 'RUNTIME_UNSUPPORTED',
+  /** A requested limit (memory, CPU, pids, timeout) is outside what the server allows. */
+  LIMIT_OUT_OF_RANGE: 'LIMIT_OUT_OF_RANGE',
+  /** The server cannot take more instances or executions now; retry later. */
+  CAPACITY_EXHAUSTED: 'CAPACITY_EXHAUSTED',
+  /** The execution ended because the executor restarted while it ran. */
+  EXECUTION_INTERRUPTED: 'EXECUTION_INTERRUPTED',
+  /** The sandbox runtime failed (could not start an instance, could not spawn a process). */
+  RUNTIME_ERROR: 'RUNTIME_ERROR',
+  /** The server is shutting down and takes no new work. */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  /** An unexpected server fault; the message says what, the logs say more. */
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** The client could not reach the server or the connection broke (SDK side only). */
+  CONNECTION_FAILED: 'CONNECTION_FAILED',
+  /** The client gave up waiting for the server (SDK side only). */
+  CLIENT_TIMEOUT: 'CLIENT_TIMEOUT',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** All codes, in declaration order. */
+export const ALL_ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);

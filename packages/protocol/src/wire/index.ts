@@ -1,0 +1,5 @@
+export * from './common.ts';
+export * from './executions.ts';
+export * from './events.ts';
+export * from './instances.ts';
+export * from './system.ts';
