@@ -42,6 +42,7 @@ export const ExecuteRequest = Type.Object(
     memory_mb: Type.Optional(Type.Integer({ minimum: 1 })),
     cpu_cores: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     pids_max: Type.Optional(Type.Integer({ minimum: 1 })),
+    background: Type.Optional(Type.Boolean({ description: 'Answer 202 with the execution id at once; the instance is still destroyed when the execution ends.' })),
   },
   { additionalProperties: false },
 );

@@ -1,0 +1,112 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
+import pino, { type Logger } from 'pino';
+import type { ExecutorConfig } from './config.ts';
+import { installAuth, redactUrl } from './routes/auth.ts';
+import { installErrorHandler } from './routes/error-handler.ts';
+import { executeRoutes } from './routes/execute-routes.ts';
+import { executionRoutes } from './routes/execution-routes.ts';
+import { instanceRoutes } from './routes/instance-routes.ts';
+import type { RouteServices } from './routes/route-context.ts';
+import { streamRoutes } from './routes/stream-routes.ts';
+import { systemRoutes } from './routes/system-routes.ts';
+import type { Runtime } from './runtime/types.ts';
+import { ExecuteService } from './services/execute-service.ts';
+import { ExecutionService } from './services/execution-service.ts';
+import { InstanceService } from './services/instance-service.ts';
+import { Metrics } from './services/metrics.ts';
+import type { Store } from './store/types.ts';
+import { systemClock, type Clock } from './util/clock.ts';
+import { VERSION } from './version.ts';
+
+/** Everything the app is made from; tests pass real or in-memory ones. */
+export interface Dependencies {
+  store: Store;
+  runtime: Runtime;
+  apiKey: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface App {
+  fastify: FastifyInstance;
+  services: RouteServices;
+  /** Stops taking requests, stops every instance, waits for executions to settle, closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: the one place where services are created and wired. Recovery from a
+ * previous run happens here, before any request is served.
+ */
+export async function build(deps: Dependencies, config: ExecutorConfig): Promise<App> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? pino({ level: config.logLevel });
+  const metrics = new Metrics();
+  const common = { store: deps.store, runtime: deps.runtime, config, clock, logger, metrics };
+  const instances = new InstanceService(common);
+  const executions = new ExecutionService(common);
+  const execute = new ExecuteService({ store: deps.store, instances, executions, clock, logger, metrics });
+  instances.onInstanceEnd((id) => executions.markInstanceEnding(id));
+
+  await deps.runtime.checkHost();
+  const interrupted = await executions.recover();
+  await instances.recover((id) => executions.isEphemeralInstance(id));
+  if (interrupted > 0) logger.warn({ interrupted }, 'executions interrupted by the previous shutdown');
+
+  const services: RouteServices = { instances, executions, execute, metrics, runtime: deps.runtime, clock, version: VERSION };
+  const fastify: FastifyInstance = Fastify({
+    loggerInstance: logger.child(
+      {},
+      {
+        level: config.logLevel,
+        // The access token of browser streams must never reach a log line.
+        serializers: {
+          req: (req: { method: string; url: string; ip?: string; id?: string }) => ({ method: req.method, url: redactUrl(req.url), remote: req.ip, id: req.id }),
+          res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+        },
+      },
+    ),
+    bodyLimit: config.bodyLimit,
+    disableRequestLogging: false,
+    requestIdHeader: 'x-request-id',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  installErrorHandler(fastify);
+  // POST routes whose body is all optional accept an empty body as {}.
+  fastify.addHook('preValidation', async (request) => {
+    if (request.method === 'POST' && request.body === undefined) request.body = {};
+  });
+  await fastify.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'faas executor API', version: VERSION, description: 'Sandboxed instances and streaming executions. See docs/api.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await fastify.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+  installAuth(fastify, deps.apiKey);
+  fastify.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
+  await fastify.register(systemRoutes(services));
+  await fastify.register(executeRoutes(services));
+  await fastify.register(instanceRoutes(services));
+  await fastify.register(executionRoutes(services));
+  await fastify.register(streamRoutes(services));
+
+  let closed: Promise<void> | undefined;
+  return {
+    fastify,
+    services,
+    close() {
+      closed ??= (async () => {
+        await fastify.close();
+        await deps.runtime.close();
+        await executions.drain();
+        await execute.drain();
+        await deps.store.close();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { FaasError } from '@faas/protocol';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+
+/** Routes that browsers reach with EventSource/WebSocket, which cannot set headers. */
+const TOKEN_IN_QUERY = /^\/api\/v1\/(executions\/[^/]+\/events|stream\/[^/]+)(\?|$)/;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Bearer-key check on every /api/v1 route. Compared in constant time. */
+export function installAuth(app: FastifyInstance, apiKey: string): void {
+  const expected = digest(apiKey);
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (!request.url.startsWith('/api/v1/') && request.url !== '/api/v1') return;
+    const key = presentedKey(request);
+    if (key === undefined) throw new FaasError('UNAUTHORIZED', 'missing API key: send "Authorization: Bearer <key>"');
+    if (!timingSafeEqual(digest(key), expected)) throw new FaasError('INVALID_API_KEY', 'the API key is not valid for this server');
+  });
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match ? match[1] : '';
+  }
+  if (TOKEN_IN_QUERY.test(request.url)) {
+    const token = new URL(request.url, 'http://x').searchParams.get('access_token');
+    if (token !== null) return token;
+  }
+  return undefined;
+}
+
+/** The URL with any access_token removed, for logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]');
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { ExecuteService } from '../services/execute-service.ts';
+import type { ExecutionService } from '../services/execution-service.ts';
+import type { InstanceService } from '../services/instance-service.ts';
+import type { Metrics } from '../services/metrics.ts';
+import type { Runtime } from '../runtime/types.ts';
+import type { Clock } from '../util/clock.ts';
+
+/** What route plugins may use: services only, never the runtime's internals or the store. */
+export interface RouteServices {
+  instances: InstanceService;
+  executions: ExecutionService;
+  execute: ExecuteService;
+  metrics: Metrics;
+  runtime: Pick<Runtime, 'name' | 'capabilities'>;
+  clock: Clock;
+  version: string;
+}
+
+export type TypedApp = FastifyInstance & ReturnType<FastifyInstance['withTypeProvider']>;
+
+export function typed(app: FastifyInstance) {
+  return app.withTypeProvider<TypeBoxTypeProvider>();
+}

@@ -1,0 +1,281 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { FaasError } from '@faas/protocol';
+import type { Logger } from 'pino';
+import type { Clock } from '../../util/clock.ts';
+import { CgroupDriver, INIT_GROUP } from '../cgroups/cgroup-driver.ts';
+import { unescapeMountPath, type CgroupLayout } from '../cgroups/layout.ts';
+import type { InstanceSpec, ProcessSpec, RecoveryReport, Runtime, RuntimeCapabilities, RuntimeProcess, StartedInstance } from '../types.ts';
+import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts';
+import { HostEnvironment, SANDBOX_UID } from './host-environment.ts';
+import { mountOverlay, setNoNewPrivs, unmount } from './host-syscalls.ts';
+import { BwrapProcess } from './bwrap-process.ts';
+
+export interface BwrapRuntimeOptions {
+  /** Everything of this runtime lives below it: envs/, instances/. */
+  dataDir: string;
+  layout: CgroupLayout;
+  /** Name of this server's own cgroup directory (unique per data dir). */
+  cgroupPrefix: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+interface LiveInstance {
+  id: string;
+  bwrap: ChildProcess;
+  /** Host pid of the sandbox's init (bwrap's pid 1 inside the new PID namespace). */
+  initPid: number;
+  exited: Promise<void>;
+  stopping: boolean;
+}
+
+/** Launches a process after writing its own pid into cgroup.procs files, so everything it starts is counted. */
+const JOIN_CGROUPS = 'p=$$; while [ "$1" != -- ]; do echo $p > "$1" || exit 125; shift; done; shift; exec "$@"';
+const START_TIMEOUT_MS = 10_000;
+
+/**
+ * The bubblewrap runtime. An instance is an overlay (read-only base + its own upper dir),
+ * mounted on the host and bound as the root of a bwrap sandbox with new user, mount, PID, IPC,
+ * UTS, network and cgroup namespaces, running as an unprivileged host uid with no capabilities.
+ * Execs join the sandbox's namespaces with nsenter, inside a per-exec cgroup.
+ */
+export class BwrapRuntime implements Runtime {
+  readonly name = 'bwrap';
+  readonly capabilities: RuntimeCapabilities;
+  private readonly cgroups: CgroupDriver;
+  private readonly env: HostEnvironment;
+  private readonly live = new Map<string, LiveInstance>();
+  private readonly exitListeners: Array<(id: string, reason: string) => void> = [];
+  private programs!: HostPrograms;
+  private noNewPrivs = false;
+
+  constructor(private readonly options: BwrapRuntimeOptions) {
+    this.cgroups = new CgroupDriver(options.layout, options.cgroupPrefix);
+    this.env = new HostEnvironment(join(options.dataDir, 'envs', 'host'));
+    this.capabilities = { memorySnapshots: false, network: ['loopback'], pty: false, limits: this.cgroups.enforcedLimits };
+  }
+
+  get environments(): string[] {
+    return [this.env.name];
+  }
+
+  async checkHost(): Promise<void> {
+    if (process.getuid?.() !== 0) {
+      throw new FaasError('RUNTIME_ERROR', 'the bwrap runtime must run as root: it mounts overlays and manages cgroups (the sandboxed code itself runs unprivileged)');
+    }
+    this.programs = checkHostPrograms();
+    // Children inherit no_new_privs from the thread that forks them (the main thread here), so
+    // execs need no setpriv step to stay unable to gain privileges.
+    setNoNewPrivs();
+    this.noNewPrivs = /^NoNewPrivs:\s+1$/m.test(readFileSync('/proc/self/status', 'utf8'));
+    this.cgroups.setUp();
+    this.env.build();
+    // bwrap runs as the instance's unprivileged uid and opens instances/<id>/merged by path:
+    // the dirs above it must be traversable (0711), not listable.
+    mkdirSync(this.instancesDir, { recursive: true, mode: 0o711 });
+    chmodSync(this.options.dataDir, 0o711);
+    chmodSync(this.instancesDir, 0o711);
+  }
+
+  onInstanceExit(listener: (instanceId: string, reason: string) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  async startInstance(spec: InstanceSpec): Promise<StartedInstance> {
+    if (spec.env !== this.env.name) throw new FaasError('ENVIRONMENT_NOT_FOUND', `no environment named ${JSON.stringify(spec.env)}`, { env: spec.env, available: this.environments });
+    const started = this.options.clock.monotonicMs();
+    const dirs = this.dirs(spec.id);
+    try {
+      mkdirSync(dirs.root, { recursive: true, mode: 0o711 });
+      mkdirSync(dirs.work, { recursive: true, mode: 0o700 });
+      mkdirSync(dirs.merged, { recursive: true, mode: 0o755 });
+      // The upper dir's own mode becomes the mode of the sandbox's "/".
+      mkdirSync(dirs.upper, { recursive: true, mode: 0o755 });
+      this.env.prepareUpper(dirs.upper, spec.id, spec.hostUid);
+      mountOverlay(dirs.merged, [this.env.root], dirs.upper, dirs.work);
+      this.cgroups.createInstanceGroup(spec.id, spec.limits);
+      const live = await this.launch(spec, dirs.merged);
+      this.live.set(spec.id, live);
+      return { startDurationMs: this.options.clock.monotonicMs() - started };
+    } catch (err) {
+      await this.stopInstance(spec.id).catch((cleanupErr: unknown) => this.options.logger.error({ err: cleanupErr, instance: spec.id }, 'cleanup after failed start failed'));
+      if (err instanceof FaasError) throw err;
+      throw new FaasError('RUNTIME_ERROR', `instance ${spec.id} failed to start: ${(err as Error).message}`, { instance_id: spec.id }, { cause: err });
+    }
+  }
+
+  async exec(instanceId: string, spec: ProcessSpec): Promise<RuntimeProcess> {
+    const live = this.live.get(instanceId);
+    if (live === undefined || live.stopping) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
+    const procsFiles = this.cgroups.createExecGroup(instanceId, spec.executionId);
+    const argv = [
+      '-c', JOIN_CGROUPS, 'faas-join', ...procsFiles, '--',
+      this.programs.nsenter, '-t', String(live.initPid), '--user', '--mount', '--pid', '--net', '--uts', '--ipc', '--cgroup',
+      '-S', String(SANDBOX_UID), '-G', String(SANDBOX_UID), '--',
+      ...(this.noNewPrivs ? [] : [this.programs.setpriv, '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--']),
+      // env runs inside the sandbox: the user's variables never reach a host-side process.
+      '/usr/bin/env', '-i', '-C', spec.workingDir, '--', ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), ...spec.argv,
+    ];
+    return BwrapProcess.spawn({
+      shell: this.programs.sh,
+      argv,
+      spec,
+      clock: this.options.clock,
+      cgroups: this.cgroups,
+      instanceId,
+    });
+  }
+
+  async stopInstance(instanceId: string): Promise<void> {
+    const live = this.live.get(instanceId);
+    if (live) live.stopping = true;
+    await this.cgroups.destroyInstanceGroup(instanceId);
+    if (live) {
+      live.bwrap.kill('SIGKILL');
+      await live.exited;
+      this.live.delete(instanceId);
+    }
+    const merged = this.dirs(instanceId).merged;
+    // Lazy detach: a host process (a file sync, a snapshot reader) may still hold it; the
+    // kernel drops it when they let go, and nothing new can enter it.
+    unmount(merged, true);
+  }
+
+  async destroyInstance(instanceId: string): Promise<void> {
+    await this.stopInstance(instanceId);
+    rmSync(this.dirs(instanceId).root, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  async recover(keep: ReadonlySet<string>): Promise<RecoveryReport> {
+    const report: RecoveryReport = { mountsRemoved: 0, groupsRemoved: 0, processesKilled: 0, dirsRemoved: 0 };
+    for (const id of this.cgroups.instanceGroups()) {
+      if (this.live.has(id)) continue;
+      report.processesKilled += await this.cgroups.destroyInstanceGroup(id);
+      report.groupsRemoved++;
+    }
+    const prefix = `${this.instancesDir}/`;
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((line) => unescapeMountPath(line.split(' ')[4] ?? ''))
+      .filter((mp) => mp.startsWith(prefix) && !this.live.has(mp.slice(prefix.length).split('/')[0]!))
+      // Deepest first, so nested mounts go before their parents.
+      .sort((a, b) => b.length - a.length);
+    for (const mp of mounts) if (unmount(mp, true)) report.mountsRemoved++;
+    for (const entry of existsSync(this.instancesDir) ? readdirSync(this.instancesDir) : []) {
+      if (keep.has(entry) || this.live.has(entry)) {
+        // Kept instances keep their files; their work dir (overlay scratch) is rebuilt on start.
+        continue;
+      }
+      rmSync(join(this.instancesDir, entry), { recursive: true, force: true });
+      report.dirsRemoved++;
+    }
+    return report;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.live.keys()].map((id) => this.stopInstance(id).catch((err: unknown) => this.options.logger.error({ err, instance: id }, 'stop on close failed'))));
+  }
+
+  private get instancesDir(): string {
+    return join(this.options.dataDir, 'instances');
+  }
+
+  private dirs(instanceId: string) {
+    const root = join(this.instancesDir, instanceId);
+    return { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged') };
+  }
+
+  /** Starts bwrap as the instance's host uid and waits for it to report its namespace init. */
+  private async launch(spec: InstanceSpec, merged: string): Promise<LiveInstance> {
+    const args = [
+      '--bind', merged, '/',
+      ...this.env.bindArgs(),
+      '--proc', '/proc',
+      '--dev', '/dev',
+      '--perms', '1777', '--tmpfs', '/dev/shm',
+      '--unshare-user', '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID),
+      '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+      '--hostname', spec.id,
+      '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+      '--chdir', '/workspace',
+      '--info-fd', '3',
+      '--', '/usr/bin/sleep', 'infinity',
+    ];
+    const bwrap = spawn(this.programs.bwrap, args, {
+      uid: spec.hostUid,
+      gid: spec.hostUid,
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { PATH: HOST_PATH },
+    });
+    let stderr = '';
+    bwrap.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+    const exited = new Promise<void>((resolve) => bwrap.once('exit', () => resolve()));
+    const info = await readInfo(bwrap, () => stderr);
+    const initPid = info['child-pid'];
+    if (typeof initPid !== 'number') throw new Error(`bwrap reported no child-pid: ${JSON.stringify(info)}`);
+    // Nothing but bwrap's own init runs yet, so moving these pids (init first, then any child
+    // it already forked) puts the whole sandbox under the instance's limits without a race.
+    this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid!, initPid]);
+    this.cgroups.movePids(spec.id, INIT_GROUP, childrenOf(initPid));
+    const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
+    bwrap.once('exit', (code, signal) => {
+      if (live.stopping) return;
+      this.live.delete(spec.id);
+      const reason = `init_exited: ${signal ?? `exit code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`;
+      this.options.logger.warn({ instance: spec.id, code, signal }, 'instance init exited on its own');
+      void this.cgroups.destroyInstanceGroup(spec.id).then(() => unmount(this.dirs(spec.id).merged, true)).catch(() => undefined);
+      for (const l of this.exitListeners) l(spec.id, reason);
+    });
+    return live;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+function readInfo(bwrap: ChildProcess, stderr: () => string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => fail(new Error(`bwrap did not report its init within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const infoStream = bwrap.stdio[3] as NodeJS.ReadableStream;
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      bwrap.kill('SIGKILL');
+      reject(err);
+    };
+    const tryParse = (): boolean => {
+      try {
+        const parsed = JSON.parse(text) as Record<string, unknown>;
+        clearTimeout(timer);
+        resolve(parsed);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    infoStream.setEncoding('utf8');
+    infoStream.on('data', (d: string) => {
+      text += d;
+      tryParse();
+    });
+    infoStream.on('end', () => {
+      if (!tryParse()) fail(new Error(`bwrap failed: ${stderr().trim() || 'no start-up report'}`));
+    });
+    bwrap.once('error', fail);
+    bwrap.once('exit', (code, signal) => {
+      // Wait a tick: the info stream's data may still be queued behind the exit event.
+      setImmediate(() => {
+        if (!tryParse()) fail(new Error(`bwrap exited (${signal ?? code}) before starting: ${stderr().trim()}`));
+      });
+    });
+  });
+}

@@ -1,0 +1,270 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InstanceLimits } from '../../store/types.ts';
+import type { CgroupLayout, Controller, Hierarchy } from './layout.ts';
+
+const CPU_PERIOD_US = 100_000;
+/** The sub-group holding an instance's init; v2 forbids processes in a group that has children groups. */
+export const INIT_GROUP = 'init';
+
+/**
+ * Creates, limits, lists, freezes and kills the cgroups of instances. Every server owns one
+ * directory (`prefix`) in each hierarchy it uses, so servers with different data dirs on one
+ * host never touch each other's groups. Layout in every hierarchy:
+ *
+ *   <prefix>/<instance>/           limits are set here
+ *   <prefix>/<instance>/init/      the sandbox's init
+ *   <prefix>/<instance>/<exec>/    one per execution: its whole process tree, for kill and OOM accounting
+ */
+export class CgroupDriver {
+  constructor(
+    readonly layout: CgroupLayout,
+    readonly prefix: string,
+  ) {}
+
+  /** Creates the server's own directory (and, on v2, delegates the controllers to it). */
+  setUp(): void {
+    for (const h of this.layout.hierarchies) {
+      const dir = join(h.mountPoint, this.prefix);
+      mkdirSync(dir, { recursive: true });
+      if (h.version === 2) {
+        this.enableV2Controllers(h, h.mountPoint);
+        this.enableV2Controllers(h, dir);
+      }
+    }
+  }
+
+  get enforcedLimits(): Controller[] {
+    return (['memory', 'pids', 'cpu'] as const).filter((c) => this.layout.byController[c] !== undefined);
+  }
+
+  createInstanceGroup(instanceId: string, limits: InstanceLimits): void {
+    for (const h of this.layout.hierarchies) {
+      const dir = this.path(h, instanceId);
+      mkdirSync(dir, { recursive: true });
+      if (h.version === 2) this.enableV2Controllers(h, dir);
+      mkdirSync(join(dir, INIT_GROUP), { recursive: true });
+    }
+    this.applyLimits(instanceId, limits);
+  }
+
+  /** Creates the exec's group and returns the `cgroup.procs` files a process writes its pid to. */
+  createExecGroup(instanceId: string, group: string): string[] {
+    return this.layout.hierarchies.map((h) => {
+      const dir = this.path(h, instanceId, group);
+      mkdirSync(dir, { recursive: true });
+      return join(dir, 'cgroup.procs');
+    });
+  }
+
+  /** Moves processes (already running, trusted, not yet running user code) into a group. */
+  movePids(instanceId: string, group: string, pids: readonly number[]): void {
+    for (const h of this.layout.hierarchies) {
+      const procs = join(this.path(h, instanceId, group), 'cgroup.procs');
+      for (const pid of pids) {
+        try {
+          writeFileSync(procs, String(pid));
+        } catch (err) {
+          // A process that already exited cannot be moved and needs no limit.
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+      }
+    }
+  }
+
+  pids(instanceId: string, group?: string): number[] {
+    const file = join(this.path(this.layout.tracking, instanceId, group), 'cgroup.procs');
+    try {
+      return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** All pids of an instance, its init and every exec group. */
+  allPids(instanceId: string): number[] {
+    const out = new Set<number>();
+    for (const group of [undefined, ...this.subgroups(instanceId)]) for (const pid of this.pids(instanceId, group)) out.add(pid);
+    return [...out];
+  }
+
+  subgroups(instanceId: string): string[] {
+    try {
+      return readdirSync(this.path(this.layout.tracking, instanceId), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Instance groups that exist under this server's prefix (for recovery). */
+  instanceGroups(): string[] {
+    const names = new Set<string>();
+    for (const h of this.layout.hierarchies) {
+      try {
+        for (const d of readdirSync(join(h.mountPoint, this.prefix), { withFileTypes: true })) if (d.isDirectory()) names.add(d.name);
+      } catch {
+        // hierarchy dir missing: nothing to recover there
+      }
+    }
+    return [...names];
+  }
+
+  /** Sends a signal to every process of a group except `spare` (e.g. the host-side launcher). */
+  signal(instanceId: string, group: string | undefined, signal: NodeJS.Signals, spare?: number): number {
+    let sent = 0;
+    for (const pid of this.pids(instanceId, group)) {
+      if (pid === spare) continue;
+      try {
+        process.kill(pid, signal);
+        sent++;
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * Kills every process of a group (or of the whole instance when `group` is undefined) so
+   * that none can escape by forking: v2 uses cgroup.kill, v1 freezes, kills, thaws.
+   */
+  async kill(instanceId: string, group?: string): Promise<number> {
+    const h = this.layout.tracking;
+    const dir = this.path(h, instanceId, group);
+    if (!existsSync(dir)) return 0;
+    if (h.version === 2 && existsSync(join(dir, 'cgroup.kill'))) {
+      const count = group === undefined ? this.allPids(instanceId).length : this.pids(instanceId, group).length;
+      writeFileSync(join(dir, 'cgroup.kill'), '1');
+      return count;
+    }
+    const freezer = this.layout.byController.freezer;
+    if (freezer?.version === 1) {
+      await this.freezeV1(freezer, dir);
+      const killed = this.killListed(group === undefined ? this.allPids(instanceId) : this.pids(instanceId, group));
+      writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+      return killed;
+    }
+    // No freezer: kill until nothing is left; bounded by the pids limit, so it converges.
+    let killed = 0;
+    for (let round = 0; round < 100; round++) {
+      const pids = group === undefined ? this.allPids(instanceId) : this.pids(instanceId, group);
+      if (pids.length === 0) break;
+      killed += this.killListed(pids);
+      await sleep(2);
+    }
+    return killed;
+  }
+
+  /** Number of processes of the group the kernel killed for passing the memory limit. */
+  oomKills(instanceId: string, group: string): number {
+    const h = this.layout.byController.memory;
+    if (h === undefined) return 0;
+    const dir = this.path(h, instanceId, group);
+    try {
+      const text = readFileSync(join(dir, h.version === 1 ? 'memory.oom_control' : 'memory.events'), 'utf8');
+      const match = /^oom_kill (\d+)$/m.exec(text);
+      return match ? Number(match[1]) : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Removes a group if it is empty; returns false when processes still live in it. */
+  removeGroup(instanceId: string, group: string): boolean {
+    let removed = true;
+    for (const h of this.layout.hierarchies) {
+      try {
+        rmdirSync(this.path(h, instanceId, group));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT') removed = false;
+      }
+    }
+    return removed;
+  }
+
+  /** Kills everything in the instance and removes all its groups. */
+  async destroyInstanceGroup(instanceId: string): Promise<number> {
+    let killed = 0;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      killed += await this.kill(instanceId);
+      for (const sub of this.subgroups(instanceId)) this.removeGroup(instanceId, sub);
+      let remaining = false;
+      for (const h of this.layout.hierarchies) {
+        try {
+          rmdirSync(this.path(h, instanceId));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') remaining = true;
+        }
+      }
+      if (!remaining) return killed;
+      // Killed processes leave their group only once reaped; give the kernel a moment.
+      await sleep(Math.min(2 + attempt * 2, 20));
+    }
+    throw new Error(`cgroup of instance ${instanceId} could not be removed: processes remain`);
+  }
+
+  private path(h: Hierarchy, instanceId: string, group?: string): string {
+    return group === undefined ? join(h.mountPoint, this.prefix, instanceId) : join(h.mountPoint, this.prefix, instanceId, group);
+  }
+
+  private applyLimits(instanceId: string, limits: InstanceLimits): void {
+    const bytes = String(limits.memoryMb * 1024 * 1024);
+    const mem = this.layout.byController.memory;
+    if (mem) {
+      const dir = this.path(mem, instanceId);
+      if (mem.version === 1) {
+        writeFileSync(join(dir, 'memory.limit_in_bytes'), bytes);
+        // memory+swap equal to memory: the sandbox cannot swap its way past the limit.
+        if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(dir, 'memory.memsw.limit_in_bytes'), bytes);
+      } else {
+        writeFileSync(join(dir, 'memory.max'), bytes);
+        if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
+      }
+    }
+    const pids = this.layout.byController.pids;
+    if (pids) writeFileSync(join(this.path(pids, instanceId), 'pids.max'), String(limits.pidsMax));
+    const cpu = this.layout.byController.cpu;
+    if (cpu) {
+      const quota = Math.max(1000, Math.round(limits.cpuCores * CPU_PERIOD_US));
+      const dir = this.path(cpu, instanceId);
+      if (cpu.version === 1) {
+        writeFileSync(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+        writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(quota));
+      } else {
+        writeFileSync(join(dir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      }
+    }
+  }
+
+  private enableV2Controllers(h: Hierarchy, dir: string): void {
+    const wanted = (['memory', 'pids', 'cpu'] as const).filter((c) => this.layout.byController[c] === h);
+    if (wanted.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
+  }
+
+  private async freezeV1(h: Hierarchy, dir: string): Promise<void> {
+    const state = join(dir, 'freezer.state');
+    writeFileSync(state, 'FROZEN');
+    for (let i = 0; i < 500; i++) {
+      if (readFileSync(state, 'utf8').trim() === 'FROZEN') return;
+      await sleep(1);
+    }
+    throw new Error(`cgroup ${dir} did not freeze in ${h.mountPoint}`);
+  }
+
+  private killListed(pids: readonly number[]): number {
+    let killed = 0;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      } catch {
+        // already gone
+      }
+    }
+    return killed;
+  }
+}

@@ -1,0 +1,100 @@
+import type { InstanceLimits } from '../store/types.ts';
+
+/**
+ * A Runtime turns instance specs into isolated sandboxes and runs processes in them.
+ *
+ * Lifecycle. `startInstance` builds the sandbox (filesystem, namespaces, limits) and leaves a
+ * long-lived init inside it; from then on the instance is *running* and `exec` may start any
+ * number of processes in it, concurrently. Processes started in the background by one exec
+ * keep running and share the instance's PID, network and IPC namespaces with later execs.
+ * `stopInstance` ends every process and releases mounts and limits but keeps the instance's
+ * writable files; `destroyInstance` also removes them. Both are idempotent.
+ *
+ * Terms. The *base* is the read-only environment an instance starts from (`host`: the host's
+ * /usr plus a minimal /etc); the *upper* is the instance's own writable layer, kept in the data
+ * dir; an *exec* is one process tree, tracked so that a timeout or kill ends all of it.
+ *
+ * Recovery. After a crash, `recover` finds what a previous run of the server left behind
+ * (mounts, limit groups, processes of instances it no longer runs) and cleans it up.
+ */
+export interface Runtime {
+  readonly name: string;
+  readonly capabilities: RuntimeCapabilities;
+  /** Checks the host can run this backend; throws RUNTIME_ERROR naming what is missing. */
+  checkHost(): Promise<void>;
+  /** Cleans what a previous run left behind; `keep` are instance ids whose files must stay. */
+  recover(keep: ReadonlySet<string>): Promise<RecoveryReport>;
+  startInstance(spec: InstanceSpec): Promise<StartedInstance>;
+  exec(instanceId: string, spec: ProcessSpec): Promise<RuntimeProcess>;
+  stopInstance(instanceId: string): Promise<void>;
+  destroyInstance(instanceId: string): Promise<void>;
+  /** Called when an instance's init dies on its own (e.g. everything inside was killed). */
+  onInstanceExit(listener: (instanceId: string, reason: string) => void): void;
+  close(): Promise<void>;
+}
+
+export interface RuntimeCapabilities {
+  memorySnapshots: boolean;
+  /** Network modes offered; "loopback" = own loopback only, no egress. */
+  network: readonly string[];
+  pty: boolean;
+  /** Limits enforced on this host: any of memory, pids, cpu. */
+  limits: readonly string[];
+}
+
+export interface InstanceSpec {
+  id: string;
+  env: string;
+  /** Unprivileged host uid the sandbox's user maps to. */
+  hostUid: number;
+  limits: InstanceLimits;
+}
+
+export interface StartedInstance {
+  /** Measured time the runtime needed to start it. */
+  startDurationMs: number;
+}
+
+export interface ProcessSpec {
+  executionId: string;
+  argv: readonly string[];
+  /** The complete environment of the process (nothing is inherited from the server). */
+  env: Readonly<Record<string, string>>;
+  workingDir: string;
+  stdin?: Buffer;
+  /** Receives output as it is read, in order per stream. Not called after `wait()` resolved. */
+  sink: OutputSink;
+}
+
+export interface OutputSink {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  /** One line written to the progress descriptor (FAAS_PROGRESS_FD), without its newline, at most 4 KiB. */
+  progress(line: string): void;
+}
+
+export interface RuntimeProcess {
+  /**
+   * Resolves when the main process has ended and its output has been read: to end of stream,
+   * or, when processes it left in the background still hold the streams, until they go quiet.
+   */
+  wait(): Promise<ProcessExit>;
+  /** Sends `signal` to every process of this exec's tree. SIGKILL ends the tree atomically. */
+  signal(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface ProcessExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** A process of this exec was killed by the kernel for passing the memory limit. */
+  oomKilled: boolean;
+  /** Measured from spawn to exit of the main process. */
+  durationMs: number;
+}
+
+export interface RecoveryReport {
+  mountsRemoved: number;
+  groupsRemoved: number;
+  processesKilled: number;
+  dirsRemoved: number;
+}

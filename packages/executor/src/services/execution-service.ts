@@ -1,0 +1,298 @@
+import { createHash } from 'node:crypto';
+import { FaasError, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
+import type { Logger } from 'pino';
+import type { ExecutorConfig } from '../config.ts';
+import { SANDBOX_HOME, SANDBOX_USER, WORKSPACE } from '../runtime/bwrap/host-environment.ts';
+import type { ProcessExit, Runtime, RuntimeProcess } from '../runtime/types.ts';
+import type { ExecutionRecord, InstanceRecord, Store } from '../store/types.ts';
+import type { Clock } from '../util/clock.ts';
+import { checkEnvVars } from '../util/env-vars.ts';
+import { newId } from '../util/ids.ts';
+import { checkWorkingDir, toArgv } from './command-line.ts';
+import { streamEvents } from './event-stream.ts';
+import { ExecutionLogWriter, logPath, readLog, readLogSync } from './execution-log.ts';
+import type { Metrics } from './metrics.ts';
+import { OutputEncoder } from './output-encoder.ts';
+import { parseProgressLine } from './progress.ts';
+
+export interface ExecutionServiceDeps {
+  store: Store;
+  runtime: Runtime;
+  config: ExecutorConfig;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** A finished or running execution with its output, as the API shows it. */
+export interface ExecutionView {
+  record: ExecutionRecord;
+  stdout: string;
+  stderr: string;
+}
+
+/** The process request common to `/execute` and `/instances/:id/exec`. */
+export type ProcessRequest = Pick<ExecRequest, 'id' | 'command' | 'code' | 'language' | 'env_vars' | 'working_dir' | 'stdin' | 'timeout_ms'>;
+
+/** How long a process may take to act on SIGTERM/SIGINT/SIGHUP before SIGKILL. */
+const DEFAULT_KILL_GRACE_MS = 10_000;
+
+interface Running {
+  record: ExecutionRecord;
+  log: ExecutionLogWriter;
+  process?: RuntimeProcess;
+  stdout: Buffer[];
+  stderr: Buffer[];
+  keptBytes: number;
+  endReason?: 'timeout' | 'killed';
+  timers: NodeJS.Timeout[];
+  done: Promise<ExecutionRecord>;
+}
+
+/** Runs processes in instances, logs their events durably, and serves results and streams. */
+export class ExecutionService {
+  private readonly running = new Map<string, Running>();
+
+  constructor(private readonly deps: ExecutionServiceDeps) {}
+
+  /** Starts an execution; resolves once its process runs (or failed to start). */
+  async start(instance: InstanceRecord, request: ProcessRequest, options: { ephemeral: boolean; requestStarted: number }): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
+    const { store, runtime, config, clock, metrics, logger } = this.deps;
+    const argv = toArgv(request);
+    const workingDir = checkWorkingDir(request.working_dir, WORKSPACE);
+    const envVars = checkEnvVars(request.env_vars);
+    const timeoutMs = request.timeout_ms ?? config.defaults.timeoutMs;
+    if (timeoutMs > config.maxima.timeoutMs) {
+      throw new FaasError('LIMIT_OUT_OF_RANGE', `timeout_ms must be at most ${config.maxima.timeoutMs}, got ${timeoutMs}`, { limit: 'timeout_ms', value: timeoutMs, max: config.maxima.timeoutMs });
+    }
+    const id = request.id ?? newId('exec');
+    const record: ExecutionRecord = {
+      id,
+      instanceId: instance.id,
+      ephemeral: options.ephemeral,
+      status: 'running',
+      command: argv,
+      workingDir,
+      envVarNames: Object.keys({ ...instance.envVars, ...envVars }).sort(),
+      timeoutMs,
+      requestHash: requestHash(request),
+      exitCode: null,
+      exitReason: null,
+      signal: null,
+      stdoutBytes: 0,
+      stderrBytes: 0,
+      outputTruncated: false,
+      progress: null,
+      lastSeq: 0,
+      startedAt: clock.now(),
+      finishedAt: null,
+      durationMs: null,
+    };
+    await store.executions.insert(record);
+    const log = new ExecutionLogWriter(logPath(config.dataDir, id), 0, clock.now);
+    let settle!: (r: ExecutionRecord) => void;
+    const run: Running = { record, log, stdout: [], stderr: [], keptBytes: 0, timers: [], done: new Promise((r) => (settle = r)) };
+    this.running.set(id, run);
+    metrics.executionsStarted.inc();
+    metrics.executionsRunning.inc();
+
+    const encoders = { stdout: new OutputEncoder(), stderr: new OutputEncoder() };
+    const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+      record[stream === 'stdout' ? 'stdoutBytes' : 'stderrBytes'] += chunk.length;
+      if (run.keptBytes + chunk.length > config.maxOutputBytes) {
+        if (!record.outputTruncated) logger.warn({ execution: id, cap: config.maxOutputBytes }, 'output cap reached; discarding the rest');
+        record.outputTruncated = true;
+        return;
+      }
+      run.keptBytes += chunk.length;
+      run[stream].push(chunk);
+      const piece = encoders[stream].push(chunk);
+      if (piece) log.append({ type: 'output', stream, ...piece });
+    };
+    try {
+      run.process = await runtime.exec(instance.id, {
+        executionId: id,
+        argv,
+        env: { ...baseEnv(instance.id, id), ...instance.envVars, ...envVars },
+        workingDir,
+        stdin: request.stdin === undefined ? undefined : Buffer.from(request.stdin),
+        sink: {
+          stdout: (c) => onOutput('stdout', c),
+          stderr: (c) => onOutput('stderr', c),
+          progress: (line) => {
+            const parsed = parseProgressLine(line);
+            if (parsed === undefined) return;
+            record.progress = parsed.progress;
+            log.append({ type: 'progress', ...parsed });
+          },
+        },
+      });
+    } catch (err) {
+      const failure = err instanceof FaasError ? err : new FaasError('RUNTIME_ERROR', `could not start the process: ${(err as Error).message}`, {}, { cause: err });
+      log.append({ type: 'error', code: failure.code, message: failure.message });
+      await log.close();
+      this.running.delete(id);
+      metrics.executionsRunning.dec();
+      settle(await store.executions.update(id, { status: 'completed', finishedAt: clock.now(), lastSeq: log.lastSeq }));
+      throw failure;
+    }
+    metrics.execStart.observe((clock.monotonicMs() - options.requestStarted) / 1000);
+    run.timers.push(
+      setTimeout(() => {
+        run.endReason ??= 'timeout';
+        void run.process!.signal('SIGKILL');
+      }, timeoutMs),
+    );
+    void run.process.wait().then(
+      (exit) => this.finish(run, exit, encoders).then(settle),
+      (err: unknown) => {
+        logger.error({ err, execution: id }, 'waiting for the process failed');
+        void this.finish(run, { exitCode: null, signal: 'SIGKILL', oomKilled: false, durationMs: 0 }, encoders).then(settle);
+      },
+    );
+    return { id, done: run.done };
+  }
+
+  async get(id: string): Promise<ExecutionView> {
+    const run = this.running.get(id);
+    if (run) {
+      return { record: { ...run.record, lastSeq: run.log.lastSeq }, stdout: Buffer.concat(run.stdout).toString('utf8'), stderr: Buffer.concat(run.stderr).toString('utf8') };
+    }
+    const record = await this.deps.store.executions.get(id);
+    if (record === undefined) throw new FaasError('EXECUTION_NOT_FOUND', `no execution with id ${id}`, { execution_id: id });
+    return { record, ...outputOf(await readLog(logPath(this.deps.config.dataDir, id))) };
+  }
+
+  async list(instanceId: string, limit?: number): Promise<ExecutionView[]> {
+    const records = await this.deps.store.executions.list({ instanceId, limit });
+    return Promise.all(records.map((r) => this.get(r.id)));
+  }
+
+  /** Resolves with the finished execution (at once when it already finished). */
+  async wait(id: string): Promise<ExecutionView> {
+    const run = this.running.get(id);
+    if (run) await run.done;
+    return this.get(id);
+  }
+
+  /** Events after `after`; throws EXECUTION_NOT_FOUND before the first event when unknown. */
+  async events(id: string, after: number, signal?: AbortSignal): Promise<AsyncGenerator<ExecutionEvent>> {
+    if (!this.running.has(id) && (await this.deps.store.executions.get(id)) === undefined) {
+      throw new FaasError('EXECUTION_NOT_FOUND', `no execution with id ${id}`, { execution_id: id });
+    }
+    const path = logPath(this.deps.config.dataDir, id);
+    return streamEvents({ path, live: () => this.running.get(id)?.log }, after, signal);
+  }
+
+  /** Signals the execution's whole tree; other signals than SIGKILL are followed by SIGKILL after `graceMs`. Resolves when it ended. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL', graceMs = DEFAULT_KILL_GRACE_MS, reason: 'killed' | 'timeout' = 'killed'): Promise<ExecutionView> {
+    const run = this.running.get(id);
+    if (run === undefined) {
+      const view = await this.get(id);
+      throw new FaasError('EXECUTION_FINISHED', `execution ${id} already finished (${view.record.exitReason ?? view.record.status})`, { execution_id: id, status: view.record.status });
+    }
+    run.endReason ??= reason;
+    await run.process?.signal(signal);
+    if (signal !== 'SIGKILL') run.timers.push(setTimeout(() => void run.process?.signal('SIGKILL'), graceMs));
+    await run.done;
+    return this.get(id);
+  }
+
+  /** Marks every execution of an instance that is going away as killed (its processes die with it). */
+  markInstanceEnding(instanceId: string): void {
+    for (const run of this.running.values()) if (run.record.instanceId === instanceId) run.endReason ??= 'killed';
+  }
+
+  /** At start-up: executions that were running when the server died are interrupted. */
+  async recover(): Promise<number> {
+    const { store, clock, config } = this.deps;
+    const orphans = await store.executions.list({ statuses: ['running'], limit: 100_000 });
+    for (const rec of orphans) {
+      const path = logPath(config.dataDir, rec.id);
+      const events = readLogSync(path);
+      const lastSeq = events.at(-1)?.seq ?? 0;
+      const log = new ExecutionLogWriter(path, lastSeq, clock.now);
+      log.append({ type: 'error', code: 'EXECUTION_INTERRUPTED', message: 'the executor restarted while this execution ran; output up to then is kept' });
+      await log.close();
+      await store.executions.update(rec.id, { status: 'interrupted', finishedAt: clock.now(), lastSeq: log.lastSeq });
+    }
+    return orphans.length;
+  }
+
+  async isEphemeralInstance(instanceId: string): Promise<boolean> {
+    const execs = await this.deps.store.executions.list({ instanceId, limit: 1 });
+    return execs[0]?.ephemeral ?? false;
+  }
+
+  /** Waits for every running execution (used on shutdown after their instances were stopped). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  private async finish(run: Running, exit: ProcessExit, encoders: Record<'stdout' | 'stderr', OutputEncoder>): Promise<ExecutionRecord> {
+    const { store, clock, metrics } = this.deps;
+    for (const t of run.timers) clearTimeout(t);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = encoders[stream].flush();
+      if (rest) run.log.append({ type: 'output', stream, ...rest });
+    }
+    const exitReason: ExitReason = run.endReason ?? (exit.oomKilled ? 'oom' : exit.signal !== null ? 'signaled' : 'exited');
+    const durationMs = Math.round(exit.durationMs);
+    run.log.append({ type: 'completed', exit_code: exit.exitCode, exit_reason: exitReason, signal: exit.signal, duration_ms: durationMs, output_truncated: run.record.outputTruncated });
+    const { record } = run;
+    const updated = await store.executions.update(record.id, {
+      status: 'completed',
+      exitCode: exit.exitCode,
+      exitReason,
+      signal: exit.signal,
+      stdoutBytes: record.stdoutBytes,
+      stderrBytes: record.stderrBytes,
+      outputTruncated: record.outputTruncated,
+      progress: record.progress,
+      lastSeq: run.log.lastSeq,
+      finishedAt: clock.now(),
+      durationMs,
+    });
+    this.running.delete(record.id);
+    metrics.executionsRunning.dec();
+    metrics.executionsFinished.inc({ exit_reason: exitReason });
+    await run.log.close();
+    return updated;
+  }
+}
+
+/** What every process starts with; instance and request variables go on top. */
+function baseEnv(instanceId: string, executionId: string): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: SANDBOX_HOME,
+    USER: SANDBOX_USER,
+    LOGNAME: SANDBOX_USER,
+    LANG: 'C.UTF-8',
+    HOSTNAME: instanceId,
+    TERM: 'dumb',
+    FAAS_INSTANCE_ID: instanceId,
+    FAAS_EXECUTION_ID: executionId,
+    FAAS_PROGRESS_FD: '3',
+  };
+}
+
+function outputOf(events: ExecutionEvent[]): { stdout: string; stderr: string } {
+  const parts: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+  for (const e of events) {
+    if (e.type === 'output') parts[e.stream].push(Buffer.from(e.data, e.encoding === 'base64' ? 'base64' : 'utf8'));
+  }
+  return { stdout: Buffer.concat(parts.stdout).toString('utf8'), stderr: Buffer.concat(parts.stderr).toString('utf8') };
+}
+
+/** Identifies a request for idempotent retries with a client-chosen id. */
+export function requestHash(request: object): string {
+  const canonical = JSON.stringify(request, (key, value: unknown) => {
+    if (key === 'background') return undefined;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      return Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)));
+    }
+    return value;
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}

@@ -1,0 +1,186 @@
+import { FaasError, type CreateInstanceRequest, type Limits } from '@faas/protocol';
+import type { Logger } from 'pino';
+import type { ExecutorConfig } from '../config.ts';
+import type { Runtime } from '../runtime/types.ts';
+import type { InstanceLimits, InstanceRecord, Store } from '../store/types.ts';
+import type { Clock } from '../util/clock.ts';
+import { checkEnvVars } from '../util/env-vars.ts';
+import { newId } from '../util/ids.ts';
+import { Mutex } from '../util/mutex.ts';
+import type { Metrics } from './metrics.ts';
+
+export interface InstanceServiceDeps {
+  store: Store;
+  runtime: Runtime;
+  config: ExecutorConfig;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Hooks other services register to hear of instances ending (to settle their executions). */
+export type InstanceEndListener = (instanceId: string, reason: string) => Promise<void> | void;
+
+/** Instance lifecycle: create (allocate an id and a host uid, start), list, get, delete, recover. */
+export class InstanceService {
+  private readonly allocation = new Mutex();
+  private readonly endListeners: InstanceEndListener[] = [];
+  private readonly deleting = new Map<string, Promise<InstanceRecord>>();
+  private alive = 0;
+
+  constructor(private readonly deps: InstanceServiceDeps) {
+    deps.runtime.onInstanceExit((id, reason) => void this.markDied(id, reason));
+  }
+
+  onInstanceEnd(listener: InstanceEndListener): void {
+    this.endListeners.push(listener);
+  }
+
+  async create(request: CreateInstanceRequest): Promise<InstanceRecord> {
+    const { store, runtime, clock, metrics, config } = this.deps;
+    const env = request.env ?? 'host';
+    const envVars = checkEnvVars(request.env_vars);
+    const limits = this.resolveLimits(request.limits ?? {});
+    const record = await this.allocation.run(async () => {
+      if (this.alive >= config.maxInstances) {
+        throw new FaasError('CAPACITY_EXHAUSTED', `the server runs its maximum of ${config.maxInstances} instances; delete some or retry later`, { max_instances: config.maxInstances });
+      }
+      const rec: InstanceRecord = {
+        id: request.id ?? newId('inst'),
+        state: 'starting',
+        stateReason: null,
+        env,
+        runtime: runtime.name,
+        envVars,
+        limits,
+        metadata: request.metadata ?? {},
+        hostUid: await this.freeHostUid(),
+        nodeId: config.nodeId,
+        createdAt: clock.now(),
+        startedAt: null,
+        stoppedAt: null,
+        startDurationMs: null,
+      };
+      await store.instances.insert(rec);
+      this.alive++;
+      return rec;
+    });
+    try {
+      const started = await runtime.startInstance({ id: record.id, env, hostUid: record.hostUid, limits });
+      metrics.instancesCreated.inc();
+      metrics.instancesRunning.inc();
+      metrics.instanceStart.observe(started.startDurationMs / 1000);
+      return await store.instances.update(record.id, { state: 'running', startedAt: clock.now(), startDurationMs: Math.round(started.startDurationMs) });
+    } catch (err) {
+      this.alive--;
+      metrics.instancesFailed.inc();
+      const reason = `start_failed: ${(err as Error).message}`;
+      await store.instances.update(record.id, { state: 'failed', stateReason: reason.slice(0, 1000), stoppedAt: clock.now() });
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<InstanceRecord> {
+    const record = await this.deps.store.instances.get(id);
+    if (record === undefined) throw new FaasError('INSTANCE_NOT_FOUND', `no instance with id ${id}`, { instance_id: id });
+    return record;
+  }
+
+  async requireRunning(id: string): Promise<InstanceRecord> {
+    const record = await this.get(id);
+    if (record.state !== 'running' || this.deleting.has(id)) {
+      throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${id} is ${this.deleting.has(id) ? 'being deleted' : record.state}${record.stateReason ? ` (${record.stateReason})` : ''}`, { instance_id: id, state: record.state });
+    }
+    return record;
+  }
+
+  list(filter: { states?: InstanceRecord['state'][]; limit?: number }): Promise<InstanceRecord[]> {
+    const states = filter.states ?? ['starting', 'running', 'stopped', 'failed'];
+    return this.deps.store.instances.list({ states, limit: filter.limit });
+  }
+
+  /** Ends every process, removes files, marks the record deleted. Idempotent; concurrent calls share one deletion. */
+  delete(id: string, reason = 'deleted'): Promise<InstanceRecord> {
+    const pending = this.deleting.get(id);
+    if (pending) return pending;
+    const work = this.doDelete(id, reason).finally(() => this.deleting.delete(id));
+    this.deleting.set(id, work);
+    return work;
+  }
+
+  /**
+   * At start-up: every instance this node ran is gone with the old process. Ephemeral ones
+   * (per the predicate) are deleted; others are marked stopped with their files kept.
+   */
+  async recover(isEphemeral: (instanceId: string) => Promise<boolean>): Promise<{ stopped: string[]; deleted: string[] }> {
+    const { store, runtime, clock, logger, config } = this.deps;
+    const orphans = await store.instances.list({ states: ['starting', 'running'], nodeId: config.nodeId, limit: 100_000 });
+    const stopped: string[] = [];
+    const deleted: string[] = [];
+    for (const rec of orphans) {
+      if (rec.state === 'starting' || (await isEphemeral(rec.id))) {
+        await store.instances.update(rec.id, { state: 'deleted', stateReason: 'executor_restart', stoppedAt: clock.now() });
+        deleted.push(rec.id);
+      } else {
+        await store.instances.update(rec.id, { state: 'stopped', stateReason: 'executor_restart', stoppedAt: clock.now() });
+        stopped.push(rec.id);
+      }
+    }
+    const keep = new Set((await store.instances.list({ states: ['stopped'], nodeId: config.nodeId, limit: 100_000 })).map((r) => r.id));
+    const report = await runtime.recover(keep);
+    logger.info({ ...report, stopped: stopped.length, deleted: deleted.length }, 'recovered from previous run');
+    return { stopped, deleted };
+  }
+
+  private async doDelete(id: string, reason: string): Promise<InstanceRecord> {
+    const { store, runtime, clock, metrics } = this.deps;
+    const record = await this.get(id);
+    if (record.state === 'deleted') return record;
+    const wasAlive = record.state === 'running' || record.state === 'starting';
+    for (const l of this.endListeners) await l(id, reason);
+    await runtime.destroyInstance(id);
+    if (wasAlive) {
+      this.alive--;
+      metrics.instancesRunning.dec();
+    }
+    return store.instances.update(id, { state: 'deleted', stateReason: reason, stoppedAt: record.stoppedAt ?? clock.now() });
+  }
+
+  private async markDied(id: string, reason: string): Promise<void> {
+    const { store, clock, metrics, logger } = this.deps;
+    try {
+      const record = await store.instances.get(id);
+      if (record === undefined || record.state !== 'running' || this.deleting.has(id)) return;
+      this.alive--;
+      metrics.instancesRunning.dec();
+      metrics.instancesFailed.inc();
+      await store.instances.update(id, { state: 'failed', stateReason: reason.slice(0, 1000), stoppedAt: clock.now() });
+      for (const l of this.endListeners) await l(id, reason);
+    } catch (err) {
+      logger.error({ err, instance: id }, 'recording the death of an instance failed');
+    }
+  }
+
+  private resolveLimits(requested: Limits): InstanceLimits {
+    const { defaults, maxima } = this.deps.config;
+    const limits: InstanceLimits = {
+      memoryMb: requested.memory_mb ?? defaults.memoryMb,
+      cpuCores: requested.cpu_cores ?? defaults.cpuCores,
+      pidsMax: requested.pids_max ?? defaults.pidsMax,
+    };
+    const check = (name: string, value: number, min: number, max: number) => {
+      if (value < min || value > max) throw new FaasError('LIMIT_OUT_OF_RANGE', `${name} must be between ${min} and ${max}, got ${value}`, { limit: name, value, min, max });
+    };
+    check('memory_mb', limits.memoryMb, 16, maxima.memoryMb);
+    check('cpu_cores', limits.cpuCores, 0.01, maxima.cpuCores);
+    check('pids_max', limits.pidsMax, 8, maxima.pidsMax);
+    return limits;
+  }
+
+  private async freeHostUid(): Promise<number> {
+    const { uidBase, uidCount } = this.deps.config;
+    const used = new Set(await this.deps.store.instances.usedHostUids());
+    for (let uid = uidBase; uid < uidBase + uidCount; uid++) if (!used.has(uid)) return uid;
+    throw new FaasError('CAPACITY_EXHAUSTED', `all ${uidCount} sandbox uids are held by instances; delete some`, {});
+  }
+}

@@ -1,0 +1,69 @@
+import { Counter, Gauge, Registry, Summary, collectDefaultMetrics } from 'prom-client';
+import type { MetricsSummary } from '@faas/protocol';
+
+const WINDOW_SECONDS = 600;
+const PERCENTILES = [0.5, 0.9, 0.99];
+
+/**
+ * The server's measurements, one registry per app (never prom-client's global one, so several
+ * servers can live in one process, as tests do). Latencies are Summaries over a sliding
+ * 10-minute window: the same numbers feed Prometheus and the JSON summary.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly instancesCreated = new Counter({ name: 'faas_instances_created_total', help: 'Instances started', registers: [this.registry] });
+  readonly instancesFailed = new Counter({ name: 'faas_instances_failed_total', help: 'Instances that failed to start or died on their own', registers: [this.registry] });
+  readonly instancesRunning = new Gauge({ name: 'faas_instances_running', help: 'Instances running now', registers: [this.registry] });
+  readonly executionsStarted = new Counter({ name: 'faas_executions_started_total', help: 'Executions started', registers: [this.registry] });
+  readonly executionsFinished = new Counter({ name: 'faas_executions_finished_total', help: 'Executions finished, by exit reason', labelNames: ['exit_reason'] as const, registers: [this.registry] });
+  readonly executionsRunning = new Gauge({ name: 'faas_executions_running', help: 'Executions running now', registers: [this.registry] });
+  readonly instanceStart = this.latency('faas_instance_start_seconds', 'Time to start an instance (runtime work, measured)');
+  readonly execStart = this.latency('faas_exec_start_seconds', 'Time from an exec request to its process running');
+  readonly executeTotal = this.latency('faas_execute_seconds', 'Whole POST /execute: create, run, result');
+  private readonly startedAt = Date.now();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'faas_process_' });
+  }
+
+  async summary(): Promise<MetricsSummary> {
+    const byReason: Record<string, number> = {};
+    for (const v of (await this.executionsFinished.get()).values) byReason[String(v.labels.exit_reason)] = v.value;
+    return {
+      uptime_ms: Date.now() - this.startedAt,
+      instances: {
+        running: await gaugeValue(this.instancesRunning),
+        created_total: await gaugeValue(this.instancesCreated),
+        failed_total: await gaugeValue(this.instancesFailed),
+      },
+      executions: {
+        running: await gaugeValue(this.executionsRunning),
+        started_total: await gaugeValue(this.executionsStarted),
+        by_exit_reason: byReason,
+      },
+      latency_ms: {
+        instance_start: await percentiles(this.instanceStart),
+        exec_start: await percentiles(this.execStart),
+        execute_total: await percentiles(this.executeTotal),
+      },
+    };
+  }
+
+  private latency(name: string, help: string): Summary {
+    return new Summary({ name, help, percentiles: PERCENTILES, maxAgeSeconds: WINDOW_SECONDS, ageBuckets: 5, registers: [this.registry] });
+  }
+}
+
+async function gaugeValue(metric: Counter | Gauge): Promise<number> {
+  return (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
+async function percentiles(summary: Summary): Promise<MetricsSummary['latency_ms']['instance_start']> {
+  const values = (await summary.get()).values;
+  const at = (q: number) => {
+    const v = values.find((x) => x.labels.quantile === q)?.value;
+    return v === undefined || Number.isNaN(v) ? null : Math.round(v * 1e6) / 1e3;
+  };
+  const count = values.find((x) => x.metricName?.endsWith('_count'))?.value ?? 0;
+  return { count, p50: count > 0 ? at(0.5) : null, p90: count > 0 ? at(0.9) : null, p99: count > 0 ? at(0.99) : null };
+}

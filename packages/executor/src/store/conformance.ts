@@ -1,0 +1,450 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isFaasError } from '@faas/protocol';
+import type { ExecutionRecord, InstanceRecord, Store } from './types.ts';
+
+/**
+ * The behaviour every Store backend must have. A backend's test file calls this once per
+ * configuration; passing it is what admits the backend.
+ *
+ * @param name shown in the test names, e.g. `'sqlite :memory:'`.
+ * @param open returns a new, empty store on every call; each test opens its own and closes it.
+ * @example
+ * runStoreConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
+ */
+export function runStoreConformance(name: string, open: () => Promise<Store>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    describe('instances', () => {
+      it('insert then get returns every field unchanged, with nulls and empty maps', async () => {
+        const record = instanceRecord();
+        await store.instances.insert(record);
+        assert.deepEqual(await store.instances.get(record.id), record);
+      });
+
+      it('insert then get keeps filled optional fields, unicode, fractional numbers and exact milliseconds', async () => {
+        const record = instanceRecord({
+          state: 'stopped',
+          stateReason: 'executor_restart',
+          envVars: { PATH: '/usr/bin:/bin', GREETING: 'héllo "wörld"\n\\ ✓' },
+          limits: { memoryMb: 2048, cpuCores: 1.5, pidsMax: 4096 },
+          metadata: { 'owner.name': 'Zoë 山田', emoji: '🚀👩‍💻', rtl: 'שלום', combining: 'é', 'with space': '' },
+          createdAt: new Date('1969-12-31T23:59:59.999Z'),
+          startedAt: at(1),
+          stoppedAt: at(86_400_001),
+          startDurationMs: 0,
+        });
+        await store.instances.insert(record);
+        const got = await store.instances.get(record.id);
+        assert.deepEqual(got, record);
+        assert.equal(got?.stoppedAt?.getTime(), record.stoppedAt?.getTime());
+      });
+
+      it('get of an unknown id returns undefined', async () => {
+        assert.equal(await store.instances.get(freshId('missing')), undefined);
+      });
+
+      it('insert of an existing id throws ID_CONFLICT and keeps the first record', async () => {
+        const first = instanceRecord();
+        await store.instances.insert(first);
+        const clash = { ...first, env: 'other', hostUid: first.hostUid + 1 };
+        await rejectsWithCode(store.instances.insert(clash), 'ID_CONFLICT', { id: first.id });
+        assert.deepEqual(await store.instances.get(first.id), first);
+      });
+
+      it('update returns the merged record and persists it', async () => {
+        const record = instanceRecord({ state: 'starting' });
+        await store.instances.insert(record);
+        const patch = { state: 'running', startedAt: at(1500), startDurationMs: 1500, metadata: { k: 'v' } } as const;
+        const updated = await store.instances.update(record.id, patch);
+        assert.deepEqual(updated, { ...record, ...patch });
+        assert.deepEqual(await store.instances.get(record.id), updated);
+      });
+
+      it('update sets nullable fields to null and leaves fields whose patch value is undefined', async () => {
+        const record = instanceRecord({ state: 'failed', stateReason: 'start_failed', startedAt: at(5), startDurationMs: 5 });
+        await store.instances.insert(record);
+        const updated = await store.instances.update(record.id, { stateReason: null, startedAt: null, env: undefined });
+        assert.deepEqual(updated, { ...record, stateReason: null, startedAt: null });
+      });
+
+      it('update with an empty patch returns the record unchanged', async () => {
+        const record = instanceRecord();
+        await store.instances.insert(record);
+        assert.deepEqual(await store.instances.update(record.id, {}), record);
+      });
+
+      it('update of an unknown id throws INSTANCE_NOT_FOUND, also for an empty patch', async () => {
+        const id = freshId('missing');
+        await rejectsWithCode(store.instances.update(id, { state: 'deleted' }), 'INSTANCE_NOT_FOUND');
+        await rejectsWithCode(store.instances.update(id, {}), 'INSTANCE_NOT_FOUND');
+        assert.equal(await store.instances.get(id), undefined);
+      });
+
+      it('list returns newest createdAt first, ties broken by id descending', async () => {
+        const old = instanceRecord({ id: 'i-c', createdAt: at(0) });
+        const tieA = instanceRecord({ id: 'i-a', createdAt: at(10) });
+        const tieB = instanceRecord({ id: 'i-b', createdAt: at(10) });
+        const newest = instanceRecord({ id: 'i-0', createdAt: at(20) });
+        for (const r of [tieA, old, newest, tieB]) await store.instances.insert(r);
+        assert.deepEqual(await store.instances.list(), [newest, tieB, tieA, old]);
+      });
+
+      it('list filters by states and by nodeId, together and apart', async () => {
+        const running = instanceRecord({ state: 'running', nodeId: 'n1', createdAt: at(3) });
+        const stopped = instanceRecord({ state: 'stopped', nodeId: 'n1', createdAt: at(2) });
+        const deleted = instanceRecord({ state: 'deleted', nodeId: 'n2', createdAt: at(1) });
+        for (const r of [running, stopped, deleted]) await store.instances.insert(r);
+        assert.deepEqual(await store.instances.list({ states: ['running', 'deleted'] }), [running, deleted]);
+        assert.deepEqual(await store.instances.list({ nodeId: 'n1' }), [running, stopped]);
+        assert.deepEqual(await store.instances.list({ nodeId: 'n1', states: ['stopped'] }), [stopped]);
+        assert.deepEqual(await store.instances.list({ nodeId: 'n3' }), []);
+      });
+
+      it('list with an empty states filter matches nothing', async () => {
+        await store.instances.insert(instanceRecord());
+        assert.deepEqual(await store.instances.list({ states: [] }), []);
+      });
+
+      it('list honours limit, keeping the newest, and returns at most 1000 by default', async () => {
+        const records = Array.from({ length: 1001 }, (_, i) => instanceRecord({ createdAt: at(i) }));
+        await store.withTransaction(async (tx) => {
+          for (const r of records) await tx.instances.insert(r);
+        });
+        assert.deepEqual(await store.instances.list({ limit: 2 }), [records[1000], records[999]]);
+        assert.deepEqual(await store.instances.list({ limit: 0 }), []);
+        const all = await store.instances.list();
+        assert.equal(all.length, 1000);
+        assert.equal(all.at(-1)?.id, records[1]?.id);
+      });
+
+      it('usedHostUids returns the uids of every instance that is not deleted', async () => {
+        const states = ['starting', 'running', 'stopped', 'failed', 'deleted'] as const;
+        const records = states.map((state, i) => instanceRecord({ state, hostUid: 200_000 + i }));
+        for (const r of records) await store.instances.insert(r);
+        assert.deepEqual(sorted(await store.instances.usedHostUids()), [200_000, 200_001, 200_002, 200_003]);
+        await store.instances.update(records[0]!.id, { state: 'deleted' });
+        assert.deepEqual(sorted(await store.instances.usedHostUids()), [200_001, 200_002, 200_003]);
+      });
+    });
+
+    describe('executions', () => {
+      it('insert then get returns every field unchanged, with nulls and empty lists', async () => {
+        const record = executionRecord((await seedInstance(store)).id, { envVarNames: [] });
+        await store.executions.insert(record);
+        assert.deepEqual(await store.executions.get(record.id), record);
+      });
+
+      it('insert then get keeps a finished execution: exit fields, booleans, large counts, fractions', async () => {
+        const record = executionRecord((await seedInstance(store)).id, {
+          ephemeral: true,
+          status: 'completed',
+          command: ['sh', '-c', 'echo "ünï" && exit 3', ''],
+          envVarNames: ['PATH', 'SECRET_TOKEN'],
+          exitCode: -1,
+          exitReason: 'signaled',
+          signal: 'SIGKILL',
+          stdoutBytes: 2 ** 40,
+          stderrBytes: 0,
+          outputTruncated: true,
+          progress: 0.25,
+          lastSeq: 123_456,
+          finishedAt: at(61_001),
+          durationMs: 61_000,
+        });
+        await store.executions.insert(record);
+        assert.deepEqual(await store.executions.get(record.id), record);
+      });
+
+      it('get of an unknown id returns undefined', async () => {
+        assert.equal(await store.executions.get(freshId('missing')), undefined);
+      });
+
+      it('insert of an existing id throws ID_CONFLICT and keeps the first record', async () => {
+        const first = executionRecord((await seedInstance(store)).id);
+        await store.executions.insert(first);
+        await rejectsWithCode(store.executions.insert({ ...first, requestHash: 'other' }), 'ID_CONFLICT', { id: first.id });
+        assert.deepEqual(await store.executions.get(first.id), first);
+      });
+
+      it('insert for an instance id that does not exist throws INSTANCE_NOT_FOUND', async () => {
+        const record = executionRecord(freshId('no-such-instance'));
+        await rejectsWithCode(store.executions.insert(record), 'INSTANCE_NOT_FOUND', { instance_id: record.instanceId });
+        assert.equal(await store.executions.get(record.id), undefined);
+      });
+
+      it('update returns the merged record and persists it', async () => {
+        const record = executionRecord((await seedInstance(store)).id);
+        await store.executions.insert(record);
+        const finished = { status: 'completed', exitCode: 0, exitReason: 'exited', finishedAt: at(750), durationMs: 750 } as const;
+        const patch = { ...finished, stdoutBytes: 12, outputTruncated: true, lastSeq: 4 };
+        const updated = await store.executions.update(record.id, patch);
+        assert.deepEqual(updated, { ...record, ...patch });
+        assert.deepEqual(await store.executions.get(record.id), updated);
+        assert.deepEqual(await store.executions.update(record.id, { progress: null, signal: undefined }), { ...updated, progress: null });
+      });
+
+      it('update of an unknown id throws EXECUTION_NOT_FOUND, also for an empty patch', async () => {
+        const id = freshId('missing');
+        await rejectsWithCode(store.executions.update(id, { status: 'interrupted' }), 'EXECUTION_NOT_FOUND');
+        await rejectsWithCode(store.executions.update(id, {}), 'EXECUTION_NOT_FOUND');
+      });
+
+      it('list returns newest startedAt first, ties broken by id descending', async () => {
+        const instanceId = (await seedInstance(store)).id;
+        const old = executionRecord(instanceId, { id: 'e-c', startedAt: at(0) });
+        const tieA = executionRecord(instanceId, { id: 'e-a', startedAt: at(10) });
+        const tieB = executionRecord(instanceId, { id: 'e-b', startedAt: at(10) });
+        const newest = executionRecord(instanceId, { id: 'e-0', startedAt: at(20) });
+        for (const r of [tieA, old, newest, tieB]) await store.executions.insert(r);
+        assert.deepEqual(await store.executions.list(), [newest, tieB, tieA, old]);
+      });
+
+      it('list filters by instanceId and by statuses, together and apart', async () => {
+        const one = (await seedInstance(store)).id;
+        const two = (await seedInstance(store)).id;
+        const a = executionRecord(one, { status: 'running', startedAt: at(4) });
+        const b = executionRecord(one, { status: 'completed', startedAt: at(3) });
+        const c = executionRecord(two, { status: 'interrupted', startedAt: at(2) });
+        const d = executionRecord(two, { status: 'completed', startedAt: at(1) });
+        for (const r of [a, b, c, d]) await store.executions.insert(r);
+        assert.deepEqual(await store.executions.list({ instanceId: one }), [a, b]);
+        assert.deepEqual(await store.executions.list({ statuses: ['completed', 'interrupted'] }), [b, c, d]);
+        assert.deepEqual(await store.executions.list({ instanceId: two, statuses: ['completed'] }), [d]);
+        assert.deepEqual(await store.executions.list({ statuses: [] }), []);
+        assert.deepEqual(await store.executions.list({ instanceId: freshId('none') }), []);
+      });
+
+      it('list honours limit, keeping the newest, and returns at most 1000 by default', async () => {
+        const instanceId = (await seedInstance(store)).id;
+        const records = Array.from({ length: 1001 }, (_, i) => executionRecord(instanceId, { startedAt: at(i) }));
+        await store.withTransaction(async (tx) => {
+          for (const r of records) await tx.executions.insert(r);
+        });
+        assert.deepEqual(await store.executions.list({ instanceId, limit: 2 }), [records[1000], records[999]]);
+        const all = await store.executions.list();
+        assert.equal(all.length, 1000);
+        assert.equal(all.at(-1)?.id, records[1]?.id);
+      });
+    });
+
+    describe('withTransaction', () => {
+      it('commits every write of the callback and returns its value', async () => {
+        const instance = instanceRecord({ state: 'starting' });
+        const execution = executionRecord(instance.id);
+        const result = await store.withTransaction(async (tx) => {
+          await tx.instances.insert(instance);
+          await tx.executions.insert(execution);
+          await tx.instances.update(instance.id, { state: 'running' });
+          return 'done';
+        });
+        assert.equal(result, 'done');
+        assert.equal((await store.instances.get(instance.id))?.state, 'running');
+        assert.deepEqual(await store.executions.get(execution.id), execution);
+      });
+
+      it('lets the callback read its own uncommitted writes', async () => {
+        const instance = instanceRecord();
+        await store.withTransaction(async (tx) => {
+          await tx.instances.insert(instance);
+          assert.deepEqual(await tx.instances.get(instance.id), instance);
+          assert.deepEqual(await tx.instances.list({ nodeId: instance.nodeId }), [instance]);
+        });
+      });
+
+      it('rolls back every write when the callback throws, and rethrows its error', async () => {
+        const existing = instanceRecord({ state: 'running' });
+        await store.instances.insert(existing);
+        const fresh = instanceRecord();
+        const boom = new Error('boom');
+        await assert.rejects(
+          store.withTransaction(async (tx) => {
+            await tx.instances.insert(fresh);
+            await tx.executions.insert(executionRecord(fresh.id));
+            await tx.instances.update(existing.id, { state: 'stopped', stateReason: 'test' });
+            throw boom;
+          }),
+          (err) => err === boom,
+        );
+        assert.equal(await store.instances.get(fresh.id), undefined);
+        assert.deepEqual(await store.executions.list({ instanceId: fresh.id }), []);
+        assert.deepEqual(await store.instances.get(existing.id), existing);
+      });
+
+      it('a caught ID_CONFLICT inside a transaction does not spoil it', async () => {
+        const existing = instanceRecord();
+        await store.instances.insert(existing);
+        const other = instanceRecord();
+        await store.withTransaction(async (tx) => {
+          await rejectsWithCode(tx.instances.insert(existing), 'ID_CONFLICT');
+          await tx.instances.insert(other);
+        });
+        assert.deepEqual(await store.instances.get(other.id), other);
+      });
+
+      it('a nested withTransaction joins the outer one: its writes are seen and rolled back with it', async () => {
+        const inner = instanceRecord();
+        await assert.rejects(
+          store.withTransaction(async (tx) => {
+            const value = await tx.withTransaction(async (nested) => {
+              await nested.instances.insert(inner);
+              return 7;
+            });
+            assert.equal(value, 7);
+            assert.deepEqual(await tx.instances.get(inner.id), inner);
+            throw new Error('outer fails');
+          }),
+          /outer fails/,
+        );
+        assert.equal(await store.instances.get(inner.id), undefined);
+      });
+
+      it('two concurrent transactions both commit all their writes', { timeout: 10_000 }, async () => {
+        const run = (records: InstanceRecord[]) =>
+          store.withTransaction(async (tx) => {
+            for (const r of records) {
+              await tx.instances.insert(r);
+              await yieldToEventLoop();
+            }
+            return records.length;
+          });
+        const first = [instanceRecord(), instanceRecord(), instanceRecord()];
+        const second = [instanceRecord(), instanceRecord(), instanceRecord()];
+        assert.deepEqual(await Promise.all([run(first), run(second)]), [3, 3]);
+        for (const r of [...first, ...second]) assert.deepEqual(await store.instances.get(r.id), r);
+      });
+
+      it('a failing transaction rolls back only its own writes while another commits concurrently', { timeout: 10_000 }, async () => {
+        const kept = instanceRecord();
+        const lost = instanceRecord();
+        const results = await Promise.allSettled([
+          store.withTransaction(async (tx) => {
+            await tx.instances.insert(lost);
+            await yieldToEventLoop();
+            throw new Error('fails');
+          }),
+          store.withTransaction(async (tx) => {
+            await yieldToEventLoop();
+            await tx.instances.insert(kept);
+          }),
+        ]);
+        assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled']);
+        assert.equal(await store.instances.get(lost.id), undefined);
+        assert.deepEqual(await store.instances.get(kept.id), kept);
+      });
+
+      it('plain calls made while a transaction is open complete and never see half of it', { timeout: 10_000 }, async () => {
+        const nodeId = freshId('node');
+        const pair = [instanceRecord({ nodeId }), instanceRecord({ nodeId })];
+        const outside = instanceRecord();
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        const transaction = store.withTransaction(async (tx) => {
+          await tx.instances.insert(pair[0]!);
+          await gate;
+          await tx.instances.insert(pair[1]!);
+        });
+        await yieldToEventLoop();
+        const plainWrite = store.instances.insert(outside);
+        const plainRead = store.instances.list({ nodeId });
+        await yieldToEventLoop();
+        release();
+        await Promise.all([transaction, plainWrite]);
+        assert.ok([0, 2].includes((await plainRead).length), 'a single read saw part of a transaction');
+        assert.deepEqual(await store.instances.get(outside.id), outside);
+        assert.equal((await store.instances.list({ nodeId })).length, 2);
+      });
+    });
+
+    it('close ends the store: later calls reject', async () => {
+      const own = await open();
+      await own.close();
+      await assert.rejects(own.instances.get('any'));
+    });
+  });
+}
+
+const T0 = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
+const at = (offsetMs: number): Date => new Date(T0 + offsetMs);
+
+let counter = 0;
+const freshId = (prefix: string): string => `${prefix}-${++counter}-${randomUUID().slice(0, 8)}`;
+let nextUid = 100_000;
+
+function instanceRecord(overrides: Partial<InstanceRecord> = {}): InstanceRecord {
+  return {
+    id: freshId('inst'),
+    state: 'running',
+    stateReason: null,
+    env: 'python',
+    runtime: 'bwrap',
+    envVars: {},
+    limits: { memoryMb: 512, cpuCores: 1, pidsMax: 256 },
+    metadata: {},
+    hostUid: nextUid++,
+    nodeId: 'node-1',
+    createdAt: at(0),
+    startedAt: null,
+    stoppedAt: null,
+    startDurationMs: null,
+    ...overrides,
+  };
+}
+
+function executionRecord(instanceId: string, overrides: Partial<ExecutionRecord> = {}): ExecutionRecord {
+  return {
+    id: freshId('exec'),
+    instanceId,
+    ephemeral: false,
+    status: 'running',
+    command: ['python3', '-c', 'print(1)'],
+    workingDir: '/workspace',
+    envVarNames: ['HOME'],
+    timeoutMs: 30_000,
+    requestHash: 'sha256:0f1e',
+    exitCode: null,
+    exitReason: null,
+    signal: null,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    outputTruncated: false,
+    progress: null,
+    lastSeq: 0,
+    startedAt: at(0),
+    finishedAt: null,
+    durationMs: null,
+    ...overrides,
+  };
+}
+
+async function seedInstance(store: Store): Promise<InstanceRecord> {
+  const record = instanceRecord();
+  await store.instances.insert(record);
+  return record;
+}
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string, details?: Record<string, unknown>): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isFaasError(err), `expected a FaasError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (details !== undefined) assert.deepEqual(err.details, details);
+    return true;
+  });
+}
+
+function sorted(values: number[]): number[] {
+  return [...values].sort((a, b) => a - b);
+}
+
+/** A macrotask turn, so other pending async work gets a chance to run in between. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,109 @@
+import { FaasError } from '@faas/protocol';
+import { Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationResult } from 'kysely';
+
+/**
+ * Schema history of the SQLite store, applied in the order of their names. A migration that
+ * has shipped is never edited or renamed, only followed by a new one: kysely refuses to start
+ * on a database whose applied migrations are missing or out of order, rather than guessing.
+ *
+ * Each migration runs in one transaction together with its `kysely_migration` row (the store's
+ * dialect declares transactional DDL, see `sqlite-store.ts`), so a failed migration leaves no
+ * half-built schema. The flip side: PRAGMAs that are no-ops inside a transaction
+ * (`foreign_keys`, `legacy_alter_table`) cannot be toggled from a migration.
+ *
+ * Migrations take `Kysely<any>` on purpose: they describe the schema as it was when they were
+ * written, not the current row types.
+ *
+ * Layout: times are integer milliseconds since the epoch (exact, and they sort as numbers);
+ * booleans are 0/1; maps and lists are JSON text. Tables are STRICT so a wrong type is refused
+ * at write time instead of being stored and surfacing later on the wire.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001_initial': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('instances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('state_reason', 'text')
+        .addColumn('env', 'text', (c) => c.notNull())
+        .addColumn('runtime', 'text', (c) => c.notNull())
+        .addColumn('env_vars', 'text', (c) => c.notNull())
+        .addColumn('limits', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('host_uid', 'integer', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'integer')
+        .addColumn('stopped_at', 'integer')
+        .addColumn('start_duration_ms', 'integer')
+        .modifyEnd(sql`strict`)
+        .execute();
+
+      // Listing is newest first with id as tie-break; SQLite walks these indexes backwards.
+      await db.schema.createIndex('instances_created_at_idx').on('instances').columns(['created_at', 'id']).execute();
+      await db.schema.createIndex('instances_state_created_at_idx').on('instances').columns(['state', 'created_at', 'id']).execute();
+
+      await db.schema
+        .createTable('executions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // Instances are never removed from this table (they end in state `deleted`), so an
+        // execution always has its instance; the reference catches ids that never existed.
+        .addColumn('instance_id', 'text', (c) => c.notNull().references('instances.id'))
+        .addColumn('ephemeral', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('command', 'text', (c) => c.notNull())
+        .addColumn('working_dir', 'text', (c) => c.notNull())
+        .addColumn('env_var_names', 'text', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('request_hash', 'text', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('exit_reason', 'text')
+        .addColumn('signal', 'text')
+        .addColumn('stdout_bytes', 'integer', (c) => c.notNull())
+        .addColumn('stderr_bytes', 'integer', (c) => c.notNull())
+        .addColumn('output_truncated', 'integer', (c) => c.notNull())
+        .addColumn('progress', 'real')
+        .addColumn('last_seq', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'integer', (c) => c.notNull())
+        .addColumn('finished_at', 'integer')
+        .addColumn('duration_ms', 'integer')
+        .modifyEnd(sql`strict`)
+        .execute();
+
+      await db.schema.createIndex('executions_started_at_idx').on('executions').columns(['started_at', 'id']).execute();
+      // Also serves the foreign key check when an instance row changes.
+      await db.schema
+        .createIndex('executions_instance_id_started_at_idx')
+        .on('executions')
+        .columns(['instance_id', 'started_at', 'id'])
+        .execute();
+      await db.schema.createIndex('executions_status_started_at_idx').on('executions').columns(['status', 'started_at', 'id']).execute();
+    },
+  },
+};
+
+/**
+ * Brings the database up to the newest migration and returns what ran (empty when nothing was
+ * pending). Throws FaasError INTERNAL_ERROR naming the failed migration, with kysely's error as
+ * `cause`.
+ */
+export async function migrateToLatest(
+  db: Kysely<any>,
+  migrations: Readonly<Record<string, Migration>> = MIGRATIONS,
+): Promise<MigrationResult[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? null;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new FaasError(
+      'INTERNAL_ERROR',
+      failed === null ? `store migrations could not run: ${reason}` : `store migration ${failed} failed: ${reason}`,
+      { migration: failed },
+      { cause: error },
+    );
+  }
+  return results ?? [];
+}

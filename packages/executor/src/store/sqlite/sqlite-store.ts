@@ -1,0 +1,470 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { FaasError } from '@faas/protocol';
+import type { ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteAdapter, SqliteDialect } from 'kysely';
+import type { DialectAdapter, Transaction } from 'kysely';
+import type {
+  ExecutionFilter,
+  ExecutionPatch,
+  ExecutionRecord,
+  ExecutionRepository,
+  InstanceFilter,
+  InstanceLimits,
+  InstancePatch,
+  InstanceRecord,
+  InstanceRepository,
+  Store,
+} from '../types.ts';
+import { migrateToLatest } from './migrations.ts';
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** Database file (its directory must exist; the file is created) or `':memory:'`. */
+  path: string;
+}
+
+/** Rows as stored; see `migrations.ts` for the layout. */
+export interface InstancesTable {
+  id: string;
+  state: string;
+  state_reason: string | null;
+  env: string;
+  runtime: string;
+  env_vars: string;
+  limits: string;
+  metadata: string;
+  host_uid: number;
+  node_id: string;
+  created_at: number;
+  started_at: number | null;
+  stopped_at: number | null;
+  start_duration_ms: number | null;
+}
+
+export interface ExecutionsTable {
+  id: string;
+  instance_id: string;
+  ephemeral: number;
+  status: string;
+  command: string;
+  working_dir: string;
+  env_var_names: string;
+  timeout_ms: number;
+  request_hash: string;
+  exit_code: number | null;
+  exit_reason: string | null;
+  signal: string | null;
+  stdout_bytes: number;
+  stderr_bytes: number;
+  output_truncated: number;
+  progress: number | null;
+  last_seq: number;
+  started_at: number;
+  finished_at: number | null;
+  duration_ms: number | null;
+}
+
+export interface SqliteSchema {
+  instances: InstancesTable;
+  executions: ExecutionsTable;
+}
+
+const BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_LIST_LIMIT = 1000;
+
+/**
+ * kysely's SqliteAdapter says SQLite has no transactional DDL, so its Migrator would run each
+ * migration outside a transaction and a crash mid-migration would leave half a schema with no
+ * record of it. SQLite does roll back DDL; saying so makes the Migrator wrap every run in one.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/** A kysely instance over an open better-sqlite3 database, as the store and its migrations use it. */
+export function createSqliteKysely(database: Database.Database): Kysely<SqliteSchema> {
+  return new Kysely<SqliteSchema>({ dialect: new TransactionalDdlSqliteDialect({ database }) });
+}
+
+/**
+ * Opens (creating if needed) the SQLite metadata store and brings its schema up to date.
+ *
+ * @example
+ * const store = await openSqliteStore({ path: join(dataDir, 'faas.db') });
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  const database = new Database(options.path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    // WAL lets readers in other processes (backup, inspection) proceed during writes; with WAL,
+    // NORMAL sync can lose the last commits on power loss but never corrupts the file.
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    const db = createSqliteKysely(database);
+    await migrateToLatest(db);
+    return new SqliteStore({ db, database, transactions: new AsyncLocalStorage(), closed: false });
+  } catch (err) {
+    database.close();
+    throw err;
+  }
+}
+
+/** What the root store shares with the stores it hands to transactions. */
+interface Shared {
+  readonly db: Kysely<SqliteSchema>;
+  readonly database: Database.Database;
+  /** Set while code runs inside a transaction of this store; `active` drops when it ends. */
+  readonly transactions: AsyncLocalStorage<{ active: boolean }>;
+  closed: boolean;
+}
+
+/**
+ * The SQLite Store. There is one connection: kysely's SqliteDriver lends it out behind a mutex
+ * for one query, or for a whole transaction. So a transaction in progress makes every other
+ * caller wait until it ends, and nothing interleaves with it.
+ *
+ * The trap of that design: a transaction callback that calls the outer store instead of the
+ * `tx` store it was given would wait for its own transaction forever. The outer store detects
+ * this (through AsyncLocalStorage) and throws INTERNAL_ERROR instead of hanging.
+ */
+export class SqliteStore implements Store {
+  readonly instances: InstanceRepository;
+  readonly executions: ExecutionRepository;
+  readonly #shared: Shared;
+  readonly #trx: Transaction<SqliteSchema> | undefined;
+
+  constructor(shared: Shared, trx?: Transaction<SqliteSchema>) {
+    this.#shared = shared;
+    this.#trx = trx;
+    const db = trx === undefined ? () => this.#rootDb() : () => trx;
+    this.instances = new SqliteInstanceRepository(db);
+    this.executions = new SqliteExecutionRepository(db);
+  }
+
+  async withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    // Nested: join the transaction in progress; no savepoint, so an inner failure the outer
+    // callback catches does not undo the inner writes.
+    if (this.#trx !== undefined) return fn(this);
+    return this.#rootDb()
+      .transaction()
+      .execute(async (trx) => {
+        const scope = { active: true };
+        try {
+          return await this.#shared.transactions.run(scope, () => fn(new SqliteStore(this.#shared, trx)));
+        } finally {
+          // Work started inside `fn` that outlives it may use the outer store again.
+          scope.active = false;
+        }
+      });
+  }
+
+  async close(): Promise<void> {
+    if (this.#trx !== undefined) {
+      throw new FaasError('INTERNAL_ERROR', 'close() called on a transaction store; close the store that opened it');
+    }
+    if (this.#shared.closed) return;
+    this.#shared.closed = true;
+    // Closing while holding the connection lets a transaction in progress commit first;
+    // kysely's destroy() alone would close under it and lose its writes.
+    await this.#shared.db.connection().execute(async () => {
+      this.#shared.database.close();
+    });
+    await this.#shared.db.destroy();
+  }
+
+  #rootDb(): Kysely<SqliteSchema> {
+    if (this.#shared.closed) throw new FaasError('INTERNAL_ERROR', 'the metadata store is closed');
+    if (this.#shared.transactions.getStore()?.active === true) {
+      throw new FaasError(
+        'INTERNAL_ERROR',
+        'the outer store was used inside its own withTransaction callback (this would deadlock); use the store passed to the callback',
+      );
+    }
+    return this.#shared.db;
+  }
+}
+
+type DbSource = () => Kysely<SqliteSchema>;
+
+class SqliteInstanceRepository implements InstanceRepository {
+  readonly #db: DbSource;
+
+  constructor(db: DbSource) {
+    this.#db = db;
+  }
+
+  async insert(record: InstanceRecord): Promise<void> {
+    const result = await this.#db()
+      .insertInto('instances')
+      .values(encodeInstance(record))
+      .onConflict((oc) => oc.column('id').doNothing())
+      .executeTakeFirst();
+    if (result.numInsertedOrUpdatedRows === 0n) {
+      throw new FaasError('ID_CONFLICT', `an instance with id ${record.id} already exists`, { id: record.id });
+    }
+  }
+
+  async get(id: string): Promise<InstanceRecord | undefined> {
+    const row = await this.#db().selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : decodeInstance(row);
+  }
+
+  async list(filter: InstanceFilter = {}): Promise<InstanceRecord[]> {
+    const limit = listLimit(filter.limit);
+    // `IN ()` is not portable SQL; an empty set of states matches nothing.
+    if (filter.states !== undefined && filter.states.length === 0) return [];
+    let query = this.#db().selectFrom('instances').selectAll();
+    if (filter.states !== undefined) query = query.where('state', 'in', filter.states);
+    if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(decodeInstance);
+  }
+
+  async update(id: string, patch: InstancePatch): Promise<InstanceRecord> {
+    const set = encodeInstancePatch(patch);
+    // One UPDATE ... RETURNING rather than read-merge-write, so a concurrent update of other
+    // fields outside a transaction is not overwritten with stale values.
+    const row =
+      Object.keys(set).length === 0
+        ? await this.#db().selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirst()
+        : await this.#db().updateTable('instances').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+    if (row === undefined) throw new FaasError('INSTANCE_NOT_FOUND', `no instance ${id}`, { instance_id: id });
+    return decodeInstance(row);
+  }
+
+  async usedHostUids(): Promise<number[]> {
+    const rows = await this.#db()
+      .selectFrom('instances')
+      .select('host_uid')
+      .where('state', '!=', 'deleted')
+      .orderBy('host_uid')
+      .execute();
+    return rows.map((r) => r.host_uid);
+  }
+}
+
+class SqliteExecutionRepository implements ExecutionRepository {
+  readonly #db: DbSource;
+
+  constructor(db: DbSource) {
+    this.#db = db;
+  }
+
+  async insert(record: ExecutionRecord): Promise<void> {
+    let inserted: bigint;
+    try {
+      const result = await this.#db()
+        .insertInto('executions')
+        .values(encodeExecution(record))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      inserted = result.numInsertedOrUpdatedRows ?? 0n;
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new FaasError(
+          'INSTANCE_NOT_FOUND',
+          `no instance ${record.instanceId} for execution ${record.id}`,
+          { instance_id: record.instanceId },
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    if (inserted === 0n) {
+      throw new FaasError('ID_CONFLICT', `an execution with id ${record.id} already exists`, { id: record.id });
+    }
+  }
+
+  async get(id: string): Promise<ExecutionRecord | undefined> {
+    const row = await this.#db().selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : decodeExecution(row);
+  }
+
+  async list(filter: ExecutionFilter = {}): Promise<ExecutionRecord[]> {
+    const limit = listLimit(filter.limit);
+    if (filter.statuses !== undefined && filter.statuses.length === 0) return [];
+    let query = this.#db().selectFrom('executions').selectAll();
+    if (filter.instanceId !== undefined) query = query.where('instance_id', '=', filter.instanceId);
+    if (filter.statuses !== undefined) query = query.where('status', 'in', filter.statuses);
+    const rows = await query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return rows.map(decodeExecution);
+  }
+
+  async update(id: string, patch: ExecutionPatch): Promise<ExecutionRecord> {
+    const set = encodeExecutionPatch(patch);
+    const row =
+      Object.keys(set).length === 0
+        ? await this.#db().selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst()
+        : await this.#db().updateTable('executions').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+    if (row === undefined) throw new FaasError('EXECUTION_NOT_FOUND', `no execution ${id}`, { execution_id: id });
+    return decodeExecution(row);
+  }
+}
+
+function listLimit(limit: number | undefined): number {
+  const n = limit ?? DEFAULT_LIST_LIMIT;
+  // SQLite reads a negative LIMIT as "no limit": refuse it rather than return everything.
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`list limit must be a non-negative integer, got ${n}`);
+  return n;
+}
+
+// Patch encoders map `undefined` to "leave the column alone" and `null` to NULL.
+function ms(date: Date): number;
+function ms(date: Date | null): number | null;
+function ms(date: Date | null | undefined): number | null | undefined;
+function ms(date: Date | null | undefined): number | null | undefined {
+  return date == null ? date : date.getTime();
+}
+
+function json(value: unknown): string | undefined {
+  return value === undefined ? undefined : JSON.stringify(value);
+}
+
+function bool(value: boolean | undefined): number | undefined {
+  return value === undefined ? undefined : value ? 1 : 0;
+}
+
+function date(value: number): Date;
+function date(value: number | null): Date | null;
+function date(value: number | null): Date | null {
+  return value === null ? null : new Date(value);
+}
+
+function withoutUndefined<T extends object>(row: T): Partial<T> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function encodeInstance(r: InstanceRecord): InstancesTable {
+  return {
+    id: r.id,
+    state: r.state,
+    state_reason: r.stateReason,
+    env: r.env,
+    runtime: r.runtime,
+    env_vars: JSON.stringify(r.envVars),
+    limits: JSON.stringify(r.limits),
+    metadata: JSON.stringify(r.metadata),
+    host_uid: r.hostUid,
+    node_id: r.nodeId,
+    created_at: r.createdAt.getTime(),
+    started_at: ms(r.startedAt),
+    stopped_at: ms(r.stoppedAt),
+    start_duration_ms: r.startDurationMs,
+  };
+}
+
+/** Only the patchable fields are read, so a cast-in `id` or `hostUid` cannot slip through. */
+function encodeInstancePatch(p: InstancePatch): Partial<InstancesTable> {
+  return withoutUndefined({
+    state: p.state,
+    state_reason: p.stateReason,
+    env: p.env,
+    runtime: p.runtime,
+    env_vars: json(p.envVars),
+    limits: json(p.limits),
+    metadata: json(p.metadata),
+    started_at: ms(p.startedAt),
+    stopped_at: ms(p.stoppedAt),
+    start_duration_ms: p.startDurationMs,
+  });
+}
+
+function decodeInstance(row: InstancesTable): InstanceRecord {
+  return {
+    id: row.id,
+    state: row.state as InstanceState,
+    stateReason: row.state_reason,
+    env: row.env,
+    runtime: row.runtime,
+    envVars: JSON.parse(row.env_vars) as Record<string, string>,
+    limits: JSON.parse(row.limits) as InstanceLimits,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    hostUid: row.host_uid,
+    nodeId: row.node_id,
+    createdAt: date(row.created_at),
+    startedAt: date(row.started_at),
+    stoppedAt: date(row.stopped_at),
+    startDurationMs: row.start_duration_ms,
+  };
+}
+
+function encodeExecution(r: ExecutionRecord): ExecutionsTable {
+  return {
+    id: r.id,
+    instance_id: r.instanceId,
+    ephemeral: r.ephemeral ? 1 : 0,
+    status: r.status,
+    command: JSON.stringify(r.command),
+    working_dir: r.workingDir,
+    env_var_names: JSON.stringify(r.envVarNames),
+    timeout_ms: r.timeoutMs,
+    request_hash: r.requestHash,
+    exit_code: r.exitCode,
+    exit_reason: r.exitReason,
+    signal: r.signal,
+    stdout_bytes: r.stdoutBytes,
+    stderr_bytes: r.stderrBytes,
+    output_truncated: r.outputTruncated ? 1 : 0,
+    progress: r.progress,
+    last_seq: r.lastSeq,
+    started_at: r.startedAt.getTime(),
+    finished_at: ms(r.finishedAt),
+    duration_ms: r.durationMs,
+  };
+}
+
+function encodeExecutionPatch(p: ExecutionPatch): Partial<ExecutionsTable> {
+  return withoutUndefined({
+    ephemeral: bool(p.ephemeral),
+    status: p.status,
+    command: json(p.command),
+    working_dir: p.workingDir,
+    env_var_names: json(p.envVarNames),
+    timeout_ms: p.timeoutMs,
+    exit_code: p.exitCode,
+    exit_reason: p.exitReason,
+    signal: p.signal,
+    stdout_bytes: p.stdoutBytes,
+    stderr_bytes: p.stderrBytes,
+    output_truncated: bool(p.outputTruncated),
+    progress: p.progress,
+    last_seq: p.lastSeq,
+    finished_at: ms(p.finishedAt),
+    duration_ms: p.durationMs,
+  });
+}
+
+function decodeExecution(row: ExecutionsTable): ExecutionRecord {
+  return {
+    id: row.id,
+    instanceId: row.instance_id,
+    ephemeral: row.ephemeral === 1,
+    status: row.status as ExecutionStatus,
+    command: JSON.parse(row.command) as string[],
+    workingDir: row.working_dir,
+    envVarNames: JSON.parse(row.env_var_names) as string[],
+    timeoutMs: row.timeout_ms,
+    requestHash: row.request_hash,
+    exitCode: row.exit_code,
+    exitReason: row.exit_reason as ExitReason | null,
+    signal: row.signal,
+    stdoutBytes: row.stdout_bytes,
+    stderrBytes: row.stderr_bytes,
+    outputTruncated: row.output_truncated === 1,
+    progress: row.progress,
+    lastSeq: row.last_seq,
+    startedAt: date(row.started_at),
+    finishedAt: date(row.finished_at),
+    durationMs: row.duration_ms,
+  };
+}
