@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages faas needs at run time when they are missing and we are root.
+# Without root it only reports what is missing; `faas serve` then fails with the same names.
+set -eu
+need=""
+command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
+command -v nsenter >/dev/null 2>&1 || need="$need util-linux"
+command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
+[ -x /usr/bin/env ] || need="$need coreutils"
+# Used by tests and by the tour (ssh client tools for later features, curl and python3 inside sandboxes).
+if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
+  command -v python3 >/dev/null 2>&1 || need="$need python3"
+  command -v curl >/dev/null 2>&1 || need="$need curl"
+  command -v ps >/dev/null 2>&1 || need="$need procps"
+fi
+need=$(printf '%s\n' $need | sort -u | tr '\n' ' ')
+if [ -z "${need# }" ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "faas: missing system packages:$need(run as root: apt-get install -y$need)" >&2
+  exit 1
+fi
+echo "faas: installing system packages:$need" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y --no-install-recommends $need >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y --no-install-recommends $need; }
