@@ -69,7 +69,6 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
       },
     ),
     bodyLimit: config.bodyLimit,
-    disableRequestLogging: false,
     requestIdHeader: 'x-request-id',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;

@@ -100,7 +100,9 @@ export class BwrapProcess implements RuntimeProcess {
       await ended;
     } else {
       // Processes left running in the background still hold the streams; take what the main
-      // process wrote (it is already in the pipe) and let the rest go.
+      // process wrote (it is already in the pipe, read within the quiet period that starts at
+      // its exit) and let the rest go.
+      lastData = Math.max(lastData, this.opts.clock.monotonicMs());
       await Promise.race([ended, this.quiet(() => lastData)]);
       this.detached = true;
       for (const s of [stdout, stderr, progress]) s.resume();

@@ -219,6 +219,9 @@ export class BwrapRuntime implements Runtime {
     // it already forked) puts the whole sandbox under the instance's limits without a race.
     this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid!, initPid]);
     this.cgroups.movePids(spec.id, INIT_GROUP, childrenOf(initPid));
+    // bwrap reports its init before the sandbox is fully built (maps, mounts, pivot). The
+    // sandbox command runs only after all of it, so its exec marks the instance ready.
+    await waitForSandboxCommand(initPid, bwrap, () => stderr);
     const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
     bwrap.once('exit', (code, signal) => {
       if (live.stopping) return;
@@ -239,6 +242,22 @@ function childrenOf(pid: number): number[] {
     );
   } catch {
     return [];
+  }
+}
+
+async function waitForSandboxCommand(initPid: number, bwrap: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (let delay = 0.25; ; delay = Math.min(delay * 2, 4)) {
+    for (const child of childrenOf(initPid)) {
+      try {
+        if (readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep') return;
+      } catch {
+        // exited between the listing and the read
+      }
+    }
+    if (bwrap.exitCode !== null || bwrap.signalCode !== null) throw new Error(`bwrap exited during set-up: ${stderr().trim()}`);
+    if (Date.now() > deadline) throw new Error(`sandbox not ready within ${START_TIMEOUT_MS} ms`);
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
 

@@ -89,14 +89,17 @@ export class CgroupDriver {
     return [...out];
   }
 
+  /** Child groups of an instance in any hierarchy (a removal may have succeeded in some only). */
   subgroups(instanceId: string): string[] {
-    try {
-      return readdirSync(this.path(this.layout.tracking, instanceId), { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name);
-    } catch {
-      return [];
+    const names = new Set<string>();
+    for (const h of this.layout.hierarchies) {
+      try {
+        for (const d of readdirSync(this.path(h, instanceId), { withFileTypes: true })) if (d.isDirectory()) names.add(d.name);
+      } catch {
+        // not created in this hierarchy, or already removed
+      }
     }
+    return [...names];
   }
 
   /** Instance groups that exist under this server's prefix (for recovery). */
@@ -204,7 +207,8 @@ export class CgroupDriver {
       // Killed processes leave their group only once reaped; give the kernel a moment.
       await sleep(Math.min(2 + attempt * 2, 20));
     }
-    throw new Error(`cgroup of instance ${instanceId} could not be removed: processes remain`);
+    const left = this.allPids(instanceId).map((pid) => `${pid}:${describePid(pid)}`);
+    throw new Error(`cgroup of instance ${instanceId} could not be removed: processes remain (${left.join(', ') || 'none listed; child groups remain'})`);
   }
 
   private path(h: Hierarchy, instanceId: string, group?: string): string {
@@ -266,5 +270,14 @@ export class CgroupDriver {
       }
     }
     return killed;
+  }
+}
+
+function describePid(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) + ' ' + stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return 'gone';
   }
 }
