@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import pino, { type Logger } from 'pino';
+import { FaasError } from '@faas/protocol';
 import type { ExecutorConfig } from './config.ts';
 import { installAuth, redactUrl } from './routes/auth.ts';
 import { installErrorHandler } from './routes/error-handler.ts';
@@ -70,9 +71,18 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
     ),
     bodyLimit: config.bodyLimit,
     requestIdHeader: 'x-request-id',
+    return503OnClosing: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   installErrorHandler(fastify);
+  let shuttingDown = false;
+  fastify.addHook('onRequest', async () => {
+    if (shuttingDown) throw new FaasError('SHUTTING_DOWN', 'the server is shutting down; retry against another server or after it restarts');
+  });
+  // A keep-alive connection whose request finishes during shutdown would hold close() open.
+  fastify.addHook('onSend', async (_request, reply) => {
+    if (shuttingDown) void reply.header('connection', 'close');
+  });
   // POST routes whose body is all optional accept an empty body as {}.
   fastify.addHook('preValidation', async (request) => {
     if (request.method === 'POST' && request.body === undefined) request.body = {};
@@ -99,10 +109,15 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
     services,
     close() {
       closed ??= (async () => {
-        await fastify.close();
-        await deps.runtime.close();
+        shuttingDown = true;
+        // Stop listening, then end the work in-flight requests wait on, then let them finish.
+        const closing = fastify.close();
+        executions.interruptAll();
+        await instances.shutdown((id) => executions.isEphemeralInstance(id));
         await executions.drain();
         await execute.drain();
+        await closing;
+        await deps.runtime.close();
         await deps.store.close();
       })();
       return closed;

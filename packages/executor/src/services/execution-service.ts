@@ -47,6 +47,8 @@ interface Running {
   endReason?: 'timeout' | 'killed';
   timers: NodeJS.Timeout[];
   done: Promise<ExecutionRecord>;
+  /** Ended because the server shut down: recorded as interrupted, like a crash. */
+  interrupted?: boolean;
 }
 
 /** Runs processes in instances, logs their events durably, and serves results and streams. */
@@ -203,6 +205,11 @@ export class ExecutionService {
     for (const run of this.running.values()) if (run.record.instanceId === instanceId) run.endReason ??= 'killed';
   }
 
+  /** On shutdown: whatever ends from now on ends as interrupted, not as killed. */
+  interruptAll(): void {
+    for (const run of this.running.values()) run.interrupted = true;
+  }
+
   /** At start-up: executions that were running when the server died are interrupted. */
   async recover(): Promise<number> {
     const { store, clock, config } = this.deps;
@@ -238,10 +245,14 @@ export class ExecutionService {
     }
     const exitReason: ExitReason = run.endReason ?? (exit.oomKilled ? 'oom' : exit.signal !== null ? 'signaled' : 'exited');
     const durationMs = Math.round(exit.durationMs);
-    run.log.append({ type: 'completed', exit_code: exit.exitCode, exit_reason: exitReason, signal: exit.signal, duration_ms: durationMs, output_truncated: run.record.outputTruncated });
+    if (run.interrupted) {
+      run.log.append({ type: 'error', code: 'EXECUTION_INTERRUPTED', message: 'the executor shut down while this execution ran; output up to then is kept' });
+    } else {
+      run.log.append({ type: 'completed', exit_code: exit.exitCode, exit_reason: exitReason, signal: exit.signal, duration_ms: durationMs, output_truncated: run.record.outputTruncated });
+    }
     const { record } = run;
     const updated = await store.executions.update(record.id, {
-      status: 'completed',
+      status: run.interrupted ? 'interrupted' : 'completed',
       exitCode: exit.exitCode,
       exitReason,
       signal: exit.signal,

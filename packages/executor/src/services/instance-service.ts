@@ -132,6 +132,32 @@ export class InstanceService {
     return { stopped, deleted };
   }
 
+  /**
+   * On shutdown: every running instance is stopped (ephemeral ones deleted), its record saying
+   * so, so the next start finds nothing to recover.
+   */
+  async shutdown(isEphemeral: (instanceId: string) => Promise<boolean>): Promise<void> {
+    const { store, runtime, clock, config, metrics, logger } = this.deps;
+    const live = await store.instances.list({ states: ['starting', 'running'], nodeId: config.nodeId, limit: 100_000 });
+    await Promise.all(
+      live.map(async (rec) => {
+        try {
+          if (await isEphemeral(rec.id)) {
+            await this.delete(rec.id, 'executor_shutdown');
+            return;
+          }
+          for (const l of this.endListeners) await l(rec.id, 'executor_shutdown');
+          await runtime.stopInstance(rec.id);
+          this.alive--;
+          metrics.instancesRunning.dec();
+          await store.instances.update(rec.id, { state: 'stopped', stateReason: 'executor_shutdown', stoppedAt: clock.now() });
+        } catch (err) {
+          logger.error({ err, instance: rec.id }, 'stopping an instance on shutdown failed');
+        }
+      }),
+    );
+  }
+
   private async doDelete(id: string, reason: string): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics } = this.deps;
     const record = await this.get(id);

@@ -176,6 +176,12 @@ export class BwrapRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.live.keys()].map((id) => this.stopInstance(id).catch((err: unknown) => this.options.logger.error({ err, instance: id }, 'stop on close failed'))));
+    this.cgroups.tearDown();
+  }
+
+  /** Ids of the instances whose sandbox runs now. */
+  liveInstances(): string[] {
+    return [...this.live.keys()];
   }
 
   private get instancesDir(): string {

@@ -35,6 +35,17 @@ export class CgroupDriver {
     }
   }
 
+  /** Removes the server's own directories when no instance group is left in them. */
+  tearDown(): void {
+    for (const h of this.layout.hierarchies) {
+      try {
+        rmdirSync(join(h.mountPoint, this.prefix));
+      } catch {
+        // still holds instance groups, or already gone
+      }
+    }
+  }
+
   get enforcedLimits(): Controller[] {
     return (['memory', 'pids', 'cpu'] as const).filter((c) => this.layout.byController[c] !== undefined);
   }
