@@ -95,7 +95,6 @@ export class BwrapRuntime implements Runtime {
       mkdirSync(dirs.upper, { recursive: true, mode: 0o755 });
       this.env.prepareUpper(dirs.upper, spec.id, spec.hostUid);
       mountOverlay(dirs.merged, [this.env.root], dirs.upper, dirs.work);
-      this.cgroups.createInstanceGroup(spec.id, spec.limits);
       const live = await this.launch(spec, dirs.merged);
       this.live.set(spec.id, live);
       return { startDurationMs: this.options.clock.monotonicMs() - started };
@@ -207,14 +206,19 @@ export class BwrapRuntime implements Runtime {
       '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
       '--chdir', '/workspace',
       '--info-fd', '3',
-      '--', '/usr/bin/sleep', 'infinity',
+      // The command runs only once the sandbox is fully built (maps, mounts, pivot): its line on
+      // fd 5 marks the instance ready. bwrap reports its init on fd 3 before that.
+      '--', '/bin/sh', '-c', 'echo ready >&5; exec 5>&-; exec /usr/bin/sleep infinity',
     ];
     const bwrap = spawn(this.programs.bwrap, args, {
       uid: spec.hostUid,
       gid: spec.hostUid,
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', 'pipe'],
       env: { PATH: HOST_PATH },
     });
+    const ready = readyLine(bwrap);
+    // Built while bwrap sets the sandbox up: the groups are needed only once its init exists.
+    this.cgroups.createInstanceGroup(spec.id, spec.limits);
     let stderr = '';
     bwrap.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
     const exited = new Promise<void>((resolve) => bwrap.once('exit', () => resolve()));
@@ -225,9 +229,7 @@ export class BwrapRuntime implements Runtime {
     // it already forked) puts the whole sandbox under the instance's limits without a race.
     this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid!, initPid]);
     this.cgroups.movePids(spec.id, INIT_GROUP, childrenOf(initPid));
-    // bwrap reports its init before the sandbox is fully built (maps, mounts, pivot). The
-    // sandbox command runs only after all of it, so its exec marks the instance ready.
-    await waitForSandboxCommand(initPid, bwrap, () => stderr);
+    await ready;
     const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
     bwrap.once('exit', (code, signal) => {
       if (live.stopping) return;
@@ -251,20 +253,20 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-async function waitForSandboxCommand(initPid: number, bwrap: ChildProcess, stderr: () => string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (let delay = 0.25; ; delay = Math.min(delay * 2, 4)) {
-    for (const child of childrenOf(initPid)) {
-      try {
-        if (readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep') return;
-      } catch {
-        // exited between the listing and the read
-      }
-    }
-    if (bwrap.exitCode !== null || bwrap.signalCode !== null) throw new Error(`bwrap exited during set-up: ${stderr().trim()}`);
-    if (Date.now() > deadline) throw new Error(`sandbox not ready within ${START_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
+/** Resolves when the sandbox command reports itself on fd 5; rejects if bwrap exits first. */
+function readyLine(bwrap: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = (bwrap.stdio as unknown as NodeJS.ReadableStream[])[5]!;
+    const timer = setTimeout(() => reject(new Error(`sandbox not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    stream.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stream.once('end', () => {
+      clearTimeout(timer);
+      reject(new Error('bwrap exited during set-up'));
+    });
+  });
 }
 
 function readInfo(bwrap: ChildProcess, stderr: () => string): Promise<Record<string, unknown>> {

@@ -1,0 +1,52 @@
+/**
+ * @faas/sdk: the TypeScript client of a faas server. Works in Node 20+ and in browsers (fetch,
+ * AbortController, ReadableStream, TextDecoder only).
+ *
+ * @example
+ * import { FaaSPlatformClient, isFaasError } from '@faas/sdk';
+ * const client = new FaaSPlatformClient();
+ * try {
+ *   const result = await client.execute({ code: 'echo hi' });
+ * } catch (error) {
+ *   if (isFaasError(error) && error.code === 'CAPACITY_EXHAUSTED') { ... }
+ * }
+ */
+export { FaaSPlatformClient, type ExecuteEphemeralOptions, type ExecuteWithCallbacksOptions } from './faas-platform-client.ts';
+export { DEFAULT_PLATFORM_URL, resolveClientOptions, type FaaSPlatformClientOptions, type ResolvedClientOptions } from './client-options.ts';
+export { InstancesClient } from './instances-client.ts';
+export { Instance } from './instance-handle.ts';
+export { ExecutionHandle } from './execution-handle.ts';
+export type { WaitOptions } from './executions-api.ts';
+export type { StreamExecutionOptions } from './event-stream.ts';
+export { generateExecutionId } from './execution-id.ts';
+export { DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MS } from './http-transport.ts';
+export { parseSseStream, SseParser, type SseMessage } from './sse-parser.ts';
+export type {
+  CompletedEvent,
+  ErrorEvent,
+  ExecRequest,
+  ExecuteRequest,
+  ExecutionEvent,
+  ExecutionMode,
+  ExecutionResult,
+  ExecutionStarted,
+  ExecutionStatus,
+  ExitReason,
+  KillOptions,
+  KillSignal,
+  Language,
+  OutputEvent,
+  ProgressEvent,
+} from './execution-types.ts';
+export type {
+  CreateInstanceOptions,
+  HealthStatus,
+  InstanceInfo,
+  InstanceLimits,
+  InstanceState,
+  ListInstancesOptions,
+  MetricsSummary,
+  Percentiles,
+  RuntimeCapabilities,
+} from './instance-types.ts';
+export { ErrorCode, FaasError, isFaasError } from '@faas/protocol/errors';

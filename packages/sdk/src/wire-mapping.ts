@@ -1,0 +1,190 @@
+/**
+ * The one place where the SDK's camelCase shapes meet the snake_case wire. Every request body
+ * is built here and every response body is read here, so a renamed wire field is one edit.
+ *
+ * Request builders copy only the fields the caller set: the server rejects unknown fields, and
+ * `undefined` members vanish in JSON anyway, so nothing else is sent.
+ */
+import type {
+  CreateInstanceRequest as WireCreateInstanceRequest,
+  ExecRequest as WireExecRequest,
+  ExecStarted as WireExecStarted,
+  ExecuteRequest as WireExecuteRequest,
+  Execution as WireExecution,
+  ExecutionEvent as WireExecutionEvent,
+  Health as WireHealth,
+  Instance as WireInstance,
+  KillRequest as WireKillRequest,
+  MetricsSummary as WireMetricsSummary,
+} from '@faas/protocol/wire';
+import type { ExecRequest, ExecuteRequest, ExecutionEvent, ExecutionResult, ExecutionStarted, KillOptions } from './execution-types.ts';
+import type { CreateInstanceOptions, HealthStatus, InstanceInfo, MetricsSummary } from './instance-types.ts';
+
+/** Drops undefined members so a body holds exactly what the caller set. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function toDate(value: string): Date {
+  return new Date(value);
+}
+
+function toDateOrNull(value: string | null | undefined): Date | null {
+  return value === null || value === undefined ? null : new Date(value);
+}
+
+/** Body of `POST /api/v1/instances/:id/exec`. */
+export function toWireExecRequest(request: ExecRequest, background?: boolean): WireExecRequest {
+  return compact({
+    id: request.id,
+    code: request.code,
+    command: request.command,
+    language: request.language,
+    env_vars: request.envVars,
+    working_dir: request.workingDir,
+    stdin: request.stdin,
+    timeout_ms: request.timeoutMs,
+    background,
+  });
+}
+
+/** Body of `POST /api/v1/execute`. */
+export function toWireExecuteRequest(request: ExecuteRequest, background?: boolean): WireExecuteRequest {
+  return compact({
+    ...toWireExecRequest(request, background),
+    mode: request.mode,
+    env: request.env,
+    memory_mb: request.memoryMb,
+    cpu_cores: request.cpuCores,
+    pids_max: request.pidsMax,
+  });
+}
+
+/** Body of `POST /api/v1/instances`. */
+export function toWireCreateInstance(options: CreateInstanceOptions): WireCreateInstanceRequest {
+  const limits = options.limits
+    ? compact({ memory_mb: options.limits.memoryMb, cpu_cores: options.limits.cpuCores, pids_max: options.limits.pidsMax })
+    : undefined;
+  return compact({ id: options.id, env: options.env, env_vars: options.envVars, limits, metadata: options.metadata });
+}
+
+/** Body of `POST /api/v1/executions/:id/kill`. */
+export function toWireKill(options: KillOptions): WireKillRequest {
+  return compact({ signal: options.signal, grace_ms: options.graceMs });
+}
+
+export function fromWireExecution(wire: WireExecution): ExecutionResult {
+  return {
+    id: wire.id,
+    instanceId: wire.instance_id,
+    status: wire.status,
+    command: wire.command,
+    workingDir: wire.working_dir,
+    exitCode: wire.exit_code,
+    exitReason: wire.exit_reason,
+    signal: wire.signal,
+    stdout: wire.stdout,
+    stderr: wire.stderr,
+    stdoutBytes: wire.stdout_bytes,
+    stderrBytes: wire.stderr_bytes,
+    outputTruncated: wire.output_truncated,
+    progress: wire.progress,
+    lastSeq: wire.last_seq,
+    startedAt: toDate(wire.started_at),
+    finishedAt: toDateOrNull(wire.finished_at),
+    durationMs: wire.duration_ms,
+  };
+}
+
+export function fromWireExecStarted(wire: WireExecStarted): ExecutionStarted {
+  return { id: wire.id, instanceId: wire.instance_id, status: wire.status, eventsUrl: wire.events_url, streamUrl: wire.stream_url };
+}
+
+export function fromWireInstance(wire: WireInstance): InstanceInfo {
+  return {
+    id: wire.id,
+    state: wire.state,
+    stateReason: wire.state_reason,
+    env: wire.env,
+    runtime: wire.runtime,
+    envVars: wire.env_vars,
+    limits: { memoryMb: wire.limits.memory_mb, cpuCores: wire.limits.cpu_cores, pidsMax: wire.limits.pids_max },
+    metadata: wire.metadata,
+    createdAt: toDate(wire.created_at),
+    startedAt: toDateOrNull(wire.started_at),
+    stoppedAt: toDateOrNull(wire.stopped_at),
+    startDurationMs: wire.start_duration_ms,
+  };
+}
+
+/** base64 to bytes with `atob`, which browsers and Node 16+ both have (no Buffer). */
+function decodeBase64(data: string): Uint8Array {
+  const binary = atob(data);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const utf8Encoder = new TextEncoder();
+
+export function fromWireEvent(wire: WireExecutionEvent): ExecutionEvent {
+  const base = { seq: wire.seq, time: toDate(wire.time) };
+  switch (wire.type) {
+    case 'output': {
+      if (wire.encoding === 'base64') {
+        const bytes = decodeBase64(wire.data);
+        // Not valid UTF-8 by construction: `data` is the lossy reading, `bytes` the truth.
+        return { type: 'output', ...base, stream: wire.stream, data: new TextDecoder('utf-8').decode(bytes), bytes };
+      }
+      return { type: 'output', ...base, stream: wire.stream, data: wire.data, bytes: utf8Encoder.encode(wire.data) };
+    }
+    case 'progress':
+      return wire.message === undefined
+        ? { type: 'progress', ...base, progress: wire.progress }
+        : { type: 'progress', ...base, progress: wire.progress, message: wire.message };
+    case 'completed':
+      return {
+        type: 'completed',
+        ...base,
+        exitCode: wire.exit_code,
+        exitReason: wire.exit_reason,
+        signal: wire.signal,
+        durationMs: wire.duration_ms,
+        outputTruncated: wire.output_truncated,
+      };
+    case 'error':
+      return { type: 'error', ...base, code: wire.code, message: wire.message };
+  }
+}
+
+export function fromWireHealth(wire: WireHealth): HealthStatus {
+  return {
+    status: wire.status,
+    version: wire.version,
+    runtime: wire.runtime,
+    capabilities: {
+      memorySnapshots: wire.capabilities.memory_snapshots,
+      network: wire.capabilities.network,
+      pty: wire.capabilities.pty,
+      limits: wire.capabilities.limits,
+    },
+    uptimeMs: wire.uptime_ms,
+  };
+}
+
+export function fromWireMetrics(wire: WireMetricsSummary): MetricsSummary {
+  return {
+    uptimeMs: wire.uptime_ms,
+    instances: { running: wire.instances.running, createdTotal: wire.instances.created_total, failedTotal: wire.instances.failed_total },
+    executions: {
+      running: wire.executions.running,
+      startedTotal: wire.executions.started_total,
+      byExitReason: wire.executions.by_exit_reason,
+    },
+    latencyMs: {
+      instanceStart: wire.latency_ms.instance_start,
+      execStart: wire.latency_ms.exec_start,
+      executeTotal: wire.latency_ms.execute_total,
+    },
+  };
+}
