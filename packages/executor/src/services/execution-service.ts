@@ -68,6 +68,16 @@ export class ExecutionService {
       throw new FaasError('LIMIT_OUT_OF_RANGE', `timeout_ms must be at most ${config.maxima.timeoutMs}, got ${timeoutMs}`, { limit: 'timeout_ms', value: timeoutMs, max: config.maxima.timeoutMs });
     }
     const id = request.id ?? newId('exec');
+    if (request.id !== undefined) {
+      const existing = this.running.get(id)?.record ?? (await store.executions.get(id));
+      if (existing !== undefined) {
+        // A retry of the same request gets the same execution; another request with the id is a clash.
+        if (existing.requestHash !== requestHash(request) || existing.instanceId !== instance.id) {
+          throw new FaasError('ID_CONFLICT', `execution id ${id} is already used by a different request`, { id });
+        }
+        return { id, done: this.running.get(id)?.done ?? Promise.resolve(existing) };
+      }
+    }
     const record: ExecutionRecord = {
       id,
       instanceId: instance.id,
@@ -245,6 +255,16 @@ export class ExecutionService {
     }
     const exitReason: ExitReason = run.endReason ?? (exit.oomKilled ? 'oom' : exit.signal !== null ? 'signaled' : 'exited');
     const durationMs = Math.round(exit.durationMs);
+    // Final before the terminal event goes out: a client that reads the execution right after
+    // seeing it gets the finished record, not a running one.
+    Object.assign(run.record, {
+      status: run.interrupted ? 'interrupted' : 'completed',
+      exitCode: exit.exitCode,
+      exitReason,
+      signal: exit.signal,
+      finishedAt: clock.now(),
+      durationMs,
+    });
     if (run.interrupted) {
       run.log.append({ type: 'error', code: 'EXECUTION_INTERRUPTED', message: 'the executor shut down while this execution ran; output up to then is kept' });
     } else {
@@ -252,16 +272,16 @@ export class ExecutionService {
     }
     const { record } = run;
     const updated = await store.executions.update(record.id, {
-      status: run.interrupted ? 'interrupted' : 'completed',
-      exitCode: exit.exitCode,
-      exitReason,
-      signal: exit.signal,
+      status: record.status,
+      exitCode: record.exitCode,
+      exitReason: record.exitReason,
+      signal: record.signal,
       stdoutBytes: record.stdoutBytes,
       stderrBytes: record.stderrBytes,
       outputTruncated: record.outputTruncated,
       progress: record.progress,
       lastSeq: run.log.lastSeq,
-      finishedAt: clock.now(),
+      finishedAt: record.finishedAt,
       durationMs,
     });
     this.running.delete(record.id);

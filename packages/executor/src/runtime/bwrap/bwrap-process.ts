@@ -63,6 +63,9 @@ export class BwrapProcess implements RuntimeProcess {
   async signal(signal: NodeJS.Signals): Promise<void> {
     const group = this.opts.spec.executionId;
     if (signal === 'SIGKILL') {
+      // The launcher first: if it has not joined the exec's group yet it has started nothing,
+      // and dead it never will; whatever it did start is in the group, killed next.
+      this.child.kill('SIGKILL');
       await this.opts.cgroups.kill(this.opts.instanceId, group);
       return;
     }

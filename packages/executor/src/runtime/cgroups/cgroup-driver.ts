@@ -155,16 +155,18 @@ export class CgroupDriver {
       return count;
     }
     const freezer = this.layout.byController.freezer;
-    if (freezer?.version === 1) {
-      await this.freezeV1(freezer, dir);
-      const killed = this.killListed(group === undefined ? this.allPids(instanceId) : this.pids(instanceId, group));
-      writeFileSync(join(dir, 'freezer.state'), 'THAWED');
-      return killed;
-    }
-    // No freezer: kill until nothing is left; bounded by the pids limit, so it converges.
+    const list = () => (group === undefined ? this.allPids(instanceId) : this.pids(instanceId, group));
     let killed = 0;
-    for (let round = 0; round < 100; round++) {
-      const pids = group === undefined ? this.allPids(instanceId) : this.pids(instanceId, group);
+    if (freezer?.version === 1) {
+      const frozen = await this.freezeV1(dir);
+      killed += this.killListed(list());
+      writeFileSync(join(dir, 'freezer.state'), 'THAWED');
+      if (frozen) return killed;
+      // Freezing can stall on a task in uninterruptible sleep; fall through to kill until empty.
+    }
+    // Kill until nothing is left; bounded by the pids limit, so it converges.
+    for (let round = 0; round < 200; round++) {
+      const pids = list();
       if (pids.length === 0) break;
       killed += this.killListed(pids);
       await sleep(2);
@@ -260,14 +262,15 @@ export class CgroupDriver {
     if (wanted.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
   }
 
-  private async freezeV1(h: Hierarchy, dir: string): Promise<void> {
+  /** Freezes a v1 group; false when it did not settle in time (the caller kills anyway). */
+  private async freezeV1(dir: string): Promise<boolean> {
     const state = join(dir, 'freezer.state');
     writeFileSync(state, 'FROZEN');
-    for (let i = 0; i < 500; i++) {
-      if (readFileSync(state, 'utf8').trim() === 'FROZEN') return;
-      await sleep(1);
+    for (let i = 0; i < 400; i++) {
+      if (readFileSync(state, 'utf8').trim() === 'FROZEN') return true;
+      await sleep(i < 20 ? 1 : 5);
     }
-    throw new Error(`cgroup ${dir} did not freeze in ${h.mountPoint}`);
+    return false;
   }
 
   private killListed(pids: readonly number[]): number {
