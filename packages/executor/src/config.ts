@@ -1,5 +1,6 @@
 import { cpus } from 'node:os';
 import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 
 /** Server settings, every one with a default; `faas serve` flags and FAAS_* variables fill them. */
@@ -24,7 +25,11 @@ export interface ExecutorConfig {
   maxInstances: number;
   /** Output kept per execution (both streams); the rest is discarded and flagged. @default 16 MiB */
   maxOutputBytes: number;
-  /** Host uids given to instances: [uidBase, uidBase + uidCount). @default 200000, 65536 */
+  /**
+   * Host uids given to instances: [uidBase, uidBase + uidCount). The default base depends on
+   * the data dir, so servers sharing a host rarely share sandbox uids.
+   * @default 1_000_000 + 65_536 × (hash of dataDir mod 256), 65_536
+   */
   uidBase: number;
   uidCount: number;
 }
@@ -41,8 +46,13 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     maxima: { timeoutMs: 24 * 3600_000, memoryMb: 65_536, cpuCores: cpus().length, pidsMax: 65_536 },
     maxInstances: 256,
     maxOutputBytes: 16 * 1024 * 1024,
-    uidBase: 200_000,
+    uidBase: defaultUidBase(resolve(overrides.dataDir ?? '.faas')),
     uidCount: 65_536,
   };
   return { ...base, ...overrides, dataDir: resolve(overrides.dataDir ?? base.dataDir), defaults: { ...base.defaults, ...overrides.defaults }, maxima: { ...base.maxima, ...overrides.maxima } };
+}
+
+function defaultUidBase(dataDir: string): number {
+  const slot = createHash('sha256').update(dataDir).digest().readUInt8(0);
+  return 1_000_000 + slot * 65_536;
 }

@@ -57,7 +57,11 @@ export async function* streamEvents(source: EventStreamSource, after: number, si
         if (signal?.aborted) return;
         const event = queue.shift();
         if (event !== undefined) {
-          if (event.seq <= cursor) continue;
+          if (event.seq <= cursor) {
+            // A cursor at or past the end: the terminal event still ends the stream.
+            if (isTerminalEvent(event)) return;
+            continue;
+          }
           if (event.seq !== cursor + 1) {
             overflow = true; // a gap means events were dropped from the queue: go back to the file
             break;

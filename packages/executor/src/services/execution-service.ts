@@ -231,7 +231,17 @@ export class ExecutionService {
       const log = new ExecutionLogWriter(path, lastSeq, clock.now);
       log.append({ type: 'error', code: 'EXECUTION_INTERRUPTED', message: 'the executor restarted while this execution ran; output up to then is kept' });
       await log.close();
-      await store.executions.update(rec.id, { status: 'interrupted', finishedAt: clock.now(), lastSeq: log.lastSeq });
+      // Counters lived in memory only; the log has everything that was kept.
+      const { stdout, stderr } = outputBytesOf(events);
+      const progress = events.filter((e) => e.type === 'progress').at(-1);
+      await store.executions.update(rec.id, {
+        status: 'interrupted',
+        finishedAt: clock.now(),
+        lastSeq: log.lastSeq,
+        stdoutBytes: stdout.length,
+        stderrBytes: stderr.length,
+        progress: progress?.type === 'progress' ? progress.progress : rec.progress,
+      });
     }
     return orphans.length;
   }
@@ -308,12 +318,17 @@ function baseEnv(instanceId: string, executionId: string): Record<string, string
   };
 }
 
-function outputOf(events: ExecutionEvent[]): { stdout: string; stderr: string } {
+function outputBytesOf(events: ExecutionEvent[]): { stdout: Buffer; stderr: Buffer } {
   const parts: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
   for (const e of events) {
     if (e.type === 'output') parts[e.stream].push(Buffer.from(e.data, e.encoding === 'base64' ? 'base64' : 'utf8'));
   }
-  return { stdout: Buffer.concat(parts.stdout).toString('utf8'), stderr: Buffer.concat(parts.stderr).toString('utf8') };
+  return { stdout: Buffer.concat(parts.stdout), stderr: Buffer.concat(parts.stderr) };
+}
+
+function outputOf(events: ExecutionEvent[]): { stdout: string; stderr: string } {
+  const { stdout, stderr } = outputBytesOf(events);
+  return { stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') };
 }
 
 /** Identifies a request for idempotent retries with a client-chosen id. */

@@ -36,7 +36,8 @@ function incompleteTail(bytes: Buffer): number {
   for (let back = 1; back <= Math.min(3, n); back++) {
     const b = bytes[n - back]!;
     if ((b & 0xc0) === 0x80) continue; // continuation byte: look further back
-    const need = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 ? 3 : b >= 0xc2 && b < 0xe0 ? 2 : 1;
+    // Bytes 0x80-0xC1 and 0xF5-0xFF never start a character: nothing to wait for.
+    const need = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xc2 && b <= 0xdf ? 2 : 1;
     return need > back ? back : 0;
   }
   return 0;

@@ -130,16 +130,22 @@ export class BwrapRuntime implements Runtime {
   async stopInstance(instanceId: string): Promise<void> {
     const live = this.live.get(instanceId);
     if (live) live.stopping = true;
-    await this.cgroups.destroyInstanceGroup(instanceId);
+    let failure: unknown;
+    try {
+      await this.cgroups.destroyInstanceGroup(instanceId);
+    } catch (err) {
+      // Still release the mount and the init below; the caller hears of the failure after.
+      failure = err;
+    }
     if (live) {
       live.bwrap.kill('SIGKILL');
       await live.exited;
       this.live.delete(instanceId);
     }
-    const merged = this.dirs(instanceId).merged;
     // Lazy detach: a host process (a file sync, a snapshot reader) may still hold it; the
     // kernel drops it when they let go, and nothing new can enter it.
-    unmount(merged, true);
+    unmount(this.dirs(instanceId).merged, true);
+    if (failure !== undefined) throw failure;
   }
 
   async destroyInstance(instanceId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { chownSync, cpSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** uid/gid of the sandbox's user as seen inside; mapped onto the instance's own host uid. */
@@ -29,7 +29,11 @@ export class HostEnvironment {
     for (const dir of ['usr', 'proc', 'dev', 'etc', 'etc/alternatives', 'etc/ssl', 'home', 'run', 'var', 'var/lib', 'var/cache', 'mnt', 'opt', 'srv']) {
       mkdirSync(join(this.root, dir), { recursive: true, mode: 0o755 });
     }
-    for (const dir of ['tmp', 'var/tmp']) mkdirSync(join(this.root, dir), { mode: 0o1777 });
+    for (const dir of ['tmp', 'var/tmp']) {
+      mkdirSync(join(this.root, dir));
+      // Not through mkdir's mode: the umask would strip the group/other write bits.
+      chmodSync(join(this.root, dir), 0o1777);
+    }
     mkdirSync(join(this.root, 'root'), { mode: 0o700 });
     for (const link of TOP_LEVEL_LINKS) {
       const hostPath = `/${link}`;

@@ -1,0 +1,64 @@
+/** Building faas for benchmarks: the in-process app (wired as serve.ts does) and cleanup. */
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { build, type App } from '../../packages/executor/src/app.ts';
+import { defaultConfig, type ExecutorConfig } from '../../packages/executor/src/config.ts';
+import { BwrapRuntime } from '../../packages/executor/src/runtime/bwrap/bwrap-runtime.ts';
+import { detectCgroupLayout } from '../../packages/executor/src/runtime/cgroups/layout.ts';
+import { cgroupPrefixFor } from '../../packages/executor/src/serve.ts';
+import { openSqliteStore } from '../../packages/executor/src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../packages/executor/src/store/types.ts';
+import { systemClock } from '../../packages/executor/src/util/clock.ts';
+
+export interface BenchApp {
+  app: App;
+  /** The same objects the app was built from (for the profiling pass). */
+  runtime: BwrapRuntime;
+  store: Store;
+  config: ExecutorConfig;
+  close(): Promise<void>;
+}
+
+/** The executor as `serve()` builds it (SQLite, bwrap runtime, cgroups), without listening. */
+export async function buildApp(): Promise<BenchApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'faas-bench-'));
+  const config = defaultConfig({ dataDir, logLevel: process.env.FAAS_BENCH_LOG ?? 'silent' });
+  const logger = pino({ level: config.logLevel });
+  const runtime = new BwrapRuntime({
+    dataDir: config.dataDir,
+    layout: detectCgroupLayout(),
+    cgroupPrefix: cgroupPrefixFor(config.dataDir),
+    clock: systemClock,
+    logger,
+  });
+  const store = await openSqliteStore({ path: join(config.dataDir, 'faas.db') });
+  const app = await build({ store, runtime, apiKey: 'bench', logger, clock: systemClock }, config);
+  return {
+    app,
+    runtime,
+    store,
+    config,
+    async close() {
+      await app.close();
+      removeServerTraces(config.dataDir);
+    },
+  };
+}
+
+/**
+ * Removes a finished server's data dir and its (then empty) cgroup prefix directories, so
+ * repeated bench runs leave nothing behind. Only this data dir's own prefix is touched.
+ */
+export function removeServerTraces(dataDir: string): void {
+  const prefix = cgroupPrefixFor(dataDir);
+  for (const h of detectCgroupLayout().hierarchies) {
+    try {
+      rmdirSync(join(h.mountPoint, prefix));
+    } catch {
+      // not there, or not empty (something still runs): leave it
+    }
+  }
+  rmSync(dataDir, { recursive: true, force: true });
+}
