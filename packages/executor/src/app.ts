@@ -75,6 +75,8 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   installErrorHandler(fastify);
+  // JSON only: a text/plain body is refused as such (415), not parsed into a string that then fails validation.
+  fastify.removeContentTypeParser('text/plain');
   let shuttingDown = false;
   fastify.addHook('onRequest', async () => {
     if (shuttingDown) throw new FaasError('SHUTTING_DOWN', 'the server is shutting down; retry against another server or after it restarts');

@@ -20,10 +20,9 @@ export function installAuth(app: FastifyInstance, apiKey: string): void {
 
 function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (typeof header === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : '';
-  }
+  // Anything but "Bearer <key>" (Basic, empty) presents no key at all.
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (match) return match[1];
   if (TOKEN_IN_QUERY.test(request.url)) {
     const token = new URL(request.url, 'http://x').searchParams.get('access_token');
     if (token !== null) return token;

@@ -29,11 +29,17 @@ export function toFaasError(error: unknown): FaasError {
   if (error instanceof FaasError) return error;
   const fe = error as FastifyError & { validation?: Array<{ instancePath: string; message?: string; params?: Record<string, unknown> }>; validationContext?: string };
   if (Array.isArray(fe.validation)) {
-    const errors = fe.validation.map((v) => {
-      const extra = v.params?.additionalProperty;
-      const path = `${fe.validationContext === 'body' ? '' : `${fe.validationContext ?? ''}:`}${v.instancePath || '/'}`;
-      return { path, message: extra !== undefined ? `unknown field ${JSON.stringify(extra)}` : (v.message ?? 'invalid') };
-    });
+    const seen = new Set<string>();
+    const errors = fe.validation
+      .map((v) => {
+        const extra = v.params?.additionalProperty;
+        const allowed = v.params?.allowedValue;
+        const path = `${fe.validationContext === 'body' ? '' : `${fe.validationContext ?? ''}:`}${v.instancePath || '/'}`;
+        const message = extra !== undefined ? `unknown field ${JSON.stringify(extra)}` : allowed !== undefined ? 'is not one of the allowed values' : (v.message ?? 'invalid');
+        return { path, message };
+      })
+      // A union reports one failure per member; one line per path and message is enough.
+      .filter((e) => !seen.has(`${e.path} ${e.message}`) && seen.add(`${e.path} ${e.message}`) !== undefined);
     const first = errors[0]!;
     return new FaasError('VALIDATION_FAILED', `invalid request: ${first.path} ${first.message}`, { errors });
   }

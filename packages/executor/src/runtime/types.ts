@@ -20,6 +20,8 @@ import type { InstanceLimits } from '../store/types.ts';
 export interface Runtime {
   readonly name: string;
   readonly capabilities: RuntimeCapabilities;
+  /** Names of the environments (base filesystems) instances can start from. */
+  readonly environments: readonly string[];
   /** Checks the host can run this backend; throws RUNTIME_ERROR naming what is missing. */
   checkHost(): Promise<void>;
   /** Cleans what a previous run left behind; `keep` are instance ids whose files must stay. */

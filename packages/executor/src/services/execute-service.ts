@@ -59,6 +59,8 @@ export class ExecuteService {
 
   private async launch(id: string, request: ExecuteRequest, requestStarted: number): Promise<{ id: string }> {
     const { instances, executions, logger } = this.deps;
+    // A request that cannot run must not cost an instance.
+    executions.validate(request);
     const instance = await instances.create({
       env: request.env,
       limits: { memory_mb: request.memory_mb, cpu_cores: request.cpu_cores, pids_max: request.pids_max },

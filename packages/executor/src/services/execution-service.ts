@@ -60,13 +60,7 @@ export class ExecutionService {
   /** Starts an execution; resolves once its process runs (or failed to start). */
   async start(instance: InstanceRecord, request: ProcessRequest, options: { ephemeral: boolean; requestStarted: number }): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
     const { store, runtime, config, clock, metrics, logger } = this.deps;
-    const argv = toArgv(request);
-    const workingDir = checkWorkingDir(request.working_dir, WORKSPACE);
-    const envVars = checkEnvVars(request.env_vars);
-    const timeoutMs = request.timeout_ms ?? config.defaults.timeoutMs;
-    if (timeoutMs > config.maxima.timeoutMs) {
-      throw new FaasError('LIMIT_OUT_OF_RANGE', `timeout_ms must be at most ${config.maxima.timeoutMs}, got ${timeoutMs}`, { limit: 'timeout_ms', value: timeoutMs, max: config.maxima.timeoutMs });
-    }
+    const { argv, workingDir, envVars, timeoutMs } = this.validate(request);
     const id = request.id ?? newId('exec');
     if (request.id !== undefined) {
       const existing = this.running.get(id)?.record ?? (await store.executions.get(id));
@@ -163,6 +157,19 @@ export class ExecutionService {
       },
     );
     return { id, done: run.done };
+  }
+
+  /** Checks a process request without running anything; throws the error `start` would. */
+  validate(request: ProcessRequest): { argv: string[]; workingDir: string; envVars: Record<string, string>; timeoutMs: number } {
+    const { config } = this.deps;
+    const argv = toArgv(request);
+    const workingDir = checkWorkingDir(request.working_dir, WORKSPACE);
+    const envVars = checkEnvVars(request.env_vars);
+    const timeoutMs = request.timeout_ms ?? config.defaults.timeoutMs;
+    if (timeoutMs > config.maxima.timeoutMs) {
+      throw new FaasError('LIMIT_OUT_OF_RANGE', `timeout_ms must be at most ${config.maxima.timeoutMs}, got ${timeoutMs}`, { limit: 'timeout_ms', value: timeoutMs, max: config.maxima.timeoutMs });
+    }
+    return { argv, workingDir, envVars, timeoutMs };
   }
 
   async get(id: string): Promise<ExecutionView> {

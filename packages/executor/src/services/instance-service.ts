@@ -39,6 +39,9 @@ export class InstanceService {
   async create(request: CreateInstanceRequest): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics, config } = this.deps;
     const env = request.env ?? 'host';
+    if (!runtime.environments.includes(env)) {
+      throw new FaasError('ENVIRONMENT_NOT_FOUND', `no environment named ${JSON.stringify(env)}`, { env, available: [...runtime.environments] });
+    }
     const envVars = checkEnvVars(request.env_vars);
     const limits = this.resolveLimits(request.limits ?? {});
     const record = await this.allocation.run(async () => {
