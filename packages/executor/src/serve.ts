@@ -51,6 +51,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     cgroupPrefix: cgroupPrefixFor(config.dataDir),
     clock: systemClock,
     logger,
+    favorDynamicCgroups: process.env.FAAS_CGROUP_FAVOR_DYNMODS !== '0',
   });
   const dbPath = join(config.dataDir, 'faas.db');
   const store = await openSqliteStore({ path: dbPath });

@@ -54,6 +54,7 @@ interface Running {
 /** Runs processes in instances, logs their events durably, and serves results and streams. */
 export class ExecutionService {
   private readonly running = new Map<string, Running>();
+  private readonly closingLogs = new Set<Promise<void>>();
 
   constructor(private readonly deps: ExecutionServiceDeps) {}
 
@@ -261,6 +262,7 @@ export class ExecutionService {
   /** Waits for every running execution (used on shutdown after their instances were stopped). */
   async drain(): Promise<void> {
     await Promise.all([...this.running.values()].map((r) => r.done));
+    await Promise.all([...this.closingLogs]);
   }
 
   private async finish(run: Running, exit: ProcessExit, encoders: Record<'stdout' | 'stderr', OutputEncoder>): Promise<ExecutionRecord> {
@@ -304,7 +306,11 @@ export class ExecutionService {
     this.running.delete(record.id);
     metrics.executionsRunning.dec();
     metrics.executionsFinished.inc({ exit_reason: exitReason });
-    await run.log.close();
+    // Every event is already written to the kernel (safe from a crash of this process); the
+    // fsync for power loss need not hold up the caller. Shutdown waits for it.
+    const closing = run.log.close();
+    this.closingLogs.add(closing);
+    void closing.finally(() => this.closingLogs.delete(closing));
     return updated;
   }
 }

@@ -1,15 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FaasError } from '@faas/protocol';
 import type { Logger } from 'pino';
 import type { Clock } from '../../util/clock.ts';
 import { CgroupDriver, INIT_GROUP } from '../cgroups/cgroup-driver.ts';
+import { favorDynamicCgroupMoves } from '../cgroups/favor-dynmods.ts';
 import { unescapeMountPath, type CgroupLayout } from '../cgroups/layout.ts';
 import type { InstanceSpec, ProcessSpec, RecoveryReport, Runtime, RuntimeCapabilities, RuntimeProcess, StartedInstance } from '../types.ts';
 import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts';
 import { HostEnvironment, SANDBOX_UID } from './host-environment.ts';
-import { mountOverlay, setNoNewPrivs, unmount } from './host-syscalls.ts';
+import { mountOverlay, setNoNewPrivs, unmount } from '../host-syscalls.ts';
 import { BwrapProcess } from './bwrap-process.ts';
 
 export interface BwrapRuntimeOptions {
@@ -20,6 +22,8 @@ export interface BwrapRuntimeOptions {
   cgroupPrefix: string;
   clock: Clock;
   logger: Logger;
+  /** Set the kernel's cgroup favordynmods flag at start-up (see favor-dynmods.ts). @default true */
+  favorDynamicCgroups?: boolean;
 }
 
 interface LiveInstance {
@@ -71,6 +75,9 @@ export class BwrapRuntime implements Runtime {
     setNoNewPrivs();
     this.noNewPrivs = /^NoNewPrivs:\s+1$/m.test(readFileSync('/proc/self/status', 'utf8'));
     this.cgroups.setUp();
+    if (this.options.favorDynamicCgroups !== false) {
+      this.options.logger.info({ favordynmods: favorDynamicCgroupMoves(this.options.layout) }, 'cgroup moves');
+    }
     this.env.build();
     // bwrap runs as the instance's unprivileged uid and opens instances/<id>/merged by path:
     // the dirs above it must be traversable (0711), not listable.
@@ -131,6 +138,15 @@ export class BwrapRuntime implements Runtime {
     const live = this.live.get(instanceId);
     if (live) live.stopping = true;
     let failure: unknown;
+    if (live) {
+      // SIGKILL to the namespace's init ends every process in it at once, with no freezer
+      // round trip; the cgroup sweep below catches the host-side launchers.
+      try {
+        process.kill(live.initPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     try {
       await this.cgroups.destroyInstanceGroup(instanceId);
     } catch (err) {
@@ -150,7 +166,8 @@ export class BwrapRuntime implements Runtime {
 
   async destroyInstance(instanceId: string): Promise<void> {
     await this.stopInstance(instanceId);
-    rmSync(this.dirs(instanceId).root, { recursive: true, force: true, maxRetries: 3 });
+    // Off the event loop: a big upper dir takes a while to remove.
+    await rm(this.dirs(instanceId).root, { recursive: true, force: true, maxRetries: 3 });
   }
 
   async recover(keep: ReadonlySet<string>): Promise<RecoveryReport> {

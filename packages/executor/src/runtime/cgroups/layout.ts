@@ -9,6 +9,8 @@ export const CONTROLLERS: readonly Controller[] = ['memory', 'pids', 'cpu', 'fre
 export interface Hierarchy {
   version: 1 | 2;
   mountPoint: string;
+  /** Superblock options as mounted (e.g. "rw,nsdelegate" or "rw,memory"). */
+  options: readonly string[];
   /** Controllers usable in it (v2: listed in the root's cgroup.controllers; freeze/kill are core). */
   controllers: ReadonlySet<string>;
 }
@@ -20,7 +22,10 @@ export interface Hierarchy {
  * hierarchy has it, else from v2 when enabled there, else it is unavailable.
  */
 export interface CgroupLayout {
+  /** The hierarchies faas uses. */
   readonly hierarchies: readonly Hierarchy[];
+  /** Every cgroup hierarchy mounted, used or not. */
+  readonly mounted: readonly Hierarchy[];
   readonly byController: Readonly<Partial<Record<Controller, Hierarchy>>>;
   /** The hierarchy used to list and kill an exec's processes. */
   readonly tracking: Hierarchy;
@@ -58,12 +63,12 @@ export function parseCgroupLayout(mountinfo: string, readV2Controllers: (mountPo
   for (const m of parseMountinfo(mountinfo)) {
     if (m.fsType === 'cgroup') {
       const controllers = new Set(m.superOptions.filter((o) => (CONTROLLERS as readonly string[]).includes(o)));
-      if (controllers.size > 0) hierarchies.push({ version: 1, mountPoint: m.mountPoint, controllers });
+      if (controllers.size > 0) hierarchies.push({ version: 1, mountPoint: m.mountPoint, options: m.superOptions, controllers });
     } else if (m.fsType === 'cgroup2') {
       if (hierarchies.some((h) => h.version === 2)) continue;
       const listed = readV2Controllers(m.mountPoint).trim().split(/\s+/).filter(Boolean);
       // freeze and kill are core files of every v2 group, not controllers.
-      hierarchies.push({ version: 2, mountPoint: m.mountPoint, controllers: new Set([...listed.filter((c) => c !== 'freezer'), 'freezer']) });
+      hierarchies.push({ version: 2, mountPoint: m.mountPoint, options: m.superOptions, controllers: new Set([...listed.filter((c) => c !== 'freezer'), 'freezer']) });
     }
   }
   const byController: Partial<Record<Controller, Hierarchy>> = {};
@@ -75,6 +80,7 @@ export function parseCgroupLayout(mountinfo: string, readV2Controllers: (mountPo
   const used = new Set(Object.values(byController));
   const layout = {
     hierarchies: hierarchies.filter((h) => used.has(h)),
+    mounted: hierarchies,
     byController,
     tracking,
     describe(): string {
