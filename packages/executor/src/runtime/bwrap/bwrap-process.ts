@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { CgroupDriver } from '../cgroups/cgroup-driver.ts';
 import type { ProcessExit, ProcessSpec, RuntimeProcess } from '../types.ts';
@@ -30,30 +30,31 @@ export class BwrapProcess implements RuntimeProcess {
   private readonly result: Promise<ProcessExit>;
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: SpawnedProcess,
     private readonly opts: SpawnOptions,
+    started: number,
   ) {
-    this.started = opts.clock.monotonicMs();
+    this.started = started;
     this.result = this.track();
   }
 
-  static spawn(opts: SpawnOptions): Promise<BwrapProcess> {
-    const child = spawn(opts.shell, opts.argv, {
-      stdio: [opts.spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
+  static spawn(opts: SpawnOptions): BwrapProcess {
+    // Before the spawn: the child may be running (and done) by the time it returns.
+    const started = opts.clock.monotonicMs();
+    const child = posixSpawn({
+      file: opts.shell,
+      argv: [opts.shell, ...opts.argv],
       env: { PATH: HOST_PATH },
+      stdio: [opts.spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
     });
-    const proc = new BwrapProcess(child, opts);
-    return new Promise((resolve, reject) => {
-      child.once('error', reject);
-      child.once('spawn', () => {
-        if (opts.spec.stdin !== undefined && child.stdin) {
-          // A process that exits without reading its stdin closes the pipe: not an error.
-          child.stdin.on('error', () => undefined);
-          child.stdin.end(opts.spec.stdin);
-        }
-        resolve(proc);
-      });
-    });
+    const proc = new BwrapProcess(child, opts, started);
+    const stdin = child.stdio[0];
+    if (opts.spec.stdin !== undefined && stdin) {
+      // A process that exits without reading its stdin closes the pipe: not an error.
+      stdin.on('error', () => undefined);
+      stdin.end(opts.spec.stdin);
+    }
+    return proc;
   }
 
   wait(): Promise<ProcessExit> {
@@ -75,9 +76,7 @@ export class BwrapProcess implements RuntimeProcess {
 
   private async track(): Promise<ProcessExit> {
     const { sink } = this.opts.spec;
-    const stdout = this.child.stdout as Readable;
-    const stderr = this.child.stderr as Readable;
-    const progress = this.child.stdio[3] as Readable;
+    const [, stdout, stderr, progress] = this.child.stdio as [unknown, Readable, Readable, Readable];
     let lastData = this.opts.clock.monotonicMs();
     const forward = (stream: Readable, deliver: (chunk: Buffer) => void) =>
       stream.on('data', (chunk: Buffer) => {
@@ -92,10 +91,7 @@ export class BwrapProcess implements RuntimeProcess {
     });
     const ended = Promise.all([stdout, stderr, progress].map((s) => new Promise<void>((r) => (s.readableEnded || s.destroyed ? r() : s.once('close', () => r())))));
 
-    const [exitCode, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve([this.child.exitCode, this.child.signalCode]);
-      else this.child.once('exit', (code, sig) => resolve([code, sig]));
-    });
+    const { exitCode, signal } = await this.child.exited;
     const durationMs = this.opts.clock.monotonicMs() - this.started;
     const group = this.opts.spec.executionId;
     if (this.opts.cgroups.pids(this.opts.instanceId, group).length === 0) {
@@ -110,7 +106,7 @@ export class BwrapProcess implements RuntimeProcess {
       this.detached = true;
       for (const s of [stdout, stderr, progress]) s.resume();
     }
-    (this.child.stdin as Writable | null)?.destroy();
+    this.child.stdio[0]?.destroy();
     const oomKilled = this.opts.cgroups.oomKills(this.opts.instanceId, group) > 0;
     this.opts.cgroups.removeGroup(this.opts.instanceId, group);
     return { exitCode, signal, oomKilled, durationMs };

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts
 import { HostEnvironment, SANDBOX_UID } from './host-environment.ts';
 import { mountOverlay, setNoNewPrivs, unmount } from '../host-syscalls.ts';
 import { BwrapProcess } from './bwrap-process.ts';
+import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
 
 export interface BwrapRuntimeOptions {
   /** Everything of this runtime lives below it: envs/, instances/. */
@@ -28,7 +28,7 @@ export interface BwrapRuntimeOptions {
 
 interface LiveInstance {
   id: string;
-  bwrap: ChildProcess;
+  bwrap: SpawnedProcess;
   /** Host pid of the sandbox's init (bwrap's pid 1 inside the new PID namespace). */
   initPid: number;
   exited: Promise<void>;
@@ -233,28 +233,31 @@ export class BwrapRuntime implements Runtime {
       // fd 5 marks the instance ready. bwrap reports its init on fd 3 before that.
       '--', '/bin/sh', '-c', 'echo ready >&5; exec 5>&-; exec /usr/bin/sleep infinity',
     ];
-    const bwrap = spawn(this.programs.bwrap, args, {
-      uid: spec.hostUid,
-      gid: spec.hostUid,
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', 'pipe'],
+    // setpriv drops to the instance's uid: bwrap must never run as root (it would map the
+    // sandbox user onto host root).
+    const uid = String(spec.hostUid);
+    const bwrap = posixSpawn({
+      file: this.programs.setpriv,
+      argv: ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--', this.programs.bwrap, ...args],
       env: { PATH: HOST_PATH },
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', 'pipe'],
     });
     const ready = readyLine(bwrap);
     // Built while bwrap sets the sandbox up: the groups are needed only once its init exists.
     this.cgroups.createInstanceGroup(spec.id, spec.limits);
     let stderr = '';
-    bwrap.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
-    const exited = new Promise<void>((resolve) => bwrap.once('exit', () => resolve()));
+    bwrap.stdio[2]!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+    const exited = bwrap.exited.then(() => undefined);
     const info = await readInfo(bwrap, () => stderr);
     const initPid = info['child-pid'];
     if (typeof initPid !== 'number') throw new Error(`bwrap reported no child-pid: ${JSON.stringify(info)}`);
     // Nothing but bwrap's own init runs yet, so moving these pids (init first, then any child
     // it already forked) puts the whole sandbox under the instance's limits without a race.
-    this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid!, initPid]);
+    this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid, initPid]);
     this.cgroups.movePids(spec.id, INIT_GROUP, childrenOf(initPid));
     await ready;
     const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
-    bwrap.once('exit', (code, signal) => {
+    void bwrap.exited.then(({ exitCode: code, signal }) => {
       if (live.stopping) return;
       this.live.delete(spec.id);
       const reason = `init_exited: ${signal ?? `exit code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`;
@@ -277,9 +280,9 @@ function childrenOf(pid: number): number[] {
 }
 
 /** Resolves when the sandbox command reports itself on fd 5; rejects if bwrap exits first. */
-function readyLine(bwrap: ChildProcess): Promise<void> {
+function readyLine(bwrap: SpawnedProcess): Promise<void> {
   return new Promise((resolve, reject) => {
-    const stream = (bwrap.stdio as unknown as NodeJS.ReadableStream[])[5]!;
+    const stream = bwrap.stdio[5]!;
     const timer = setTimeout(() => reject(new Error(`sandbox not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     stream.once('data', () => {
       clearTimeout(timer);
@@ -292,12 +295,15 @@ function readyLine(bwrap: ChildProcess): Promise<void> {
   });
 }
 
-function readInfo(bwrap: ChildProcess, stderr: () => string): Promise<Record<string, unknown>> {
+function readInfo(bwrap: SpawnedProcess, stderr: () => string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     let text = '';
+    let settled = false;
     const timer = setTimeout(() => fail(new Error(`bwrap did not report its init within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-    const infoStream = bwrap.stdio[3] as NodeJS.ReadableStream;
+    const infoStream = bwrap.stdio[3]!;
     const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       bwrap.kill('SIGKILL');
       reject(err);
@@ -305,8 +311,11 @@ function readInfo(bwrap: ChildProcess, stderr: () => string): Promise<Record<str
     const tryParse = (): boolean => {
       try {
         const parsed = JSON.parse(text) as Record<string, unknown>;
-        clearTimeout(timer);
-        resolve(parsed);
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          resolve(parsed);
+        }
         return true;
       } catch {
         return false;
@@ -320,11 +329,10 @@ function readInfo(bwrap: ChildProcess, stderr: () => string): Promise<Record<str
     infoStream.on('end', () => {
       if (!tryParse()) fail(new Error(`bwrap failed: ${stderr().trim() || 'no start-up report'}`));
     });
-    bwrap.once('error', fail);
-    bwrap.once('exit', (code, signal) => {
-      // Wait a tick: the info stream's data may still be queued behind the exit event.
+    void bwrap.exited.then(({ exitCode, signal }) => {
+      // Wait a tick: the info stream's data may still be queued behind the exit.
       setImmediate(() => {
-        if (!tryParse()) fail(new Error(`bwrap exited (${signal ?? code}) before starting: ${stderr().trim()}`));
+        if (!tryParse()) fail(new Error(`bwrap exited (${signal ?? exitCode}) before starting: ${stderr().trim()}`));
       });
     });
   });
