@@ -137,6 +137,15 @@ describe('faas logs', () => {
     }
   });
 
+  test('faas exec --print-id names the execution on stderr, and faas logs finds it by that id', async () => {
+    const run = await faas(['exec', '--print-id', '--', 'sh', '-c', 'echo logged']);
+    assert.equal(run.code, 0, run.stderr);
+    const id = /^execution (exec-[a-z0-9]+)$/m.exec(run.stderr)?.[1];
+    assert.ok(id, `no execution id in stderr: ${run.stderr}`);
+    const logs = await faas(['logs', id]);
+    assert.equal(logs.stdout, 'logged\n');
+  });
+
   test('--after skips the events up to that seq', async () => {
     const result = await client.execute({ code: 'echo a; sleep 0.1; echo b' });
     const run = await faas(['logs', result.id, '--after', '1']);

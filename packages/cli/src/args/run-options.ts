@@ -12,15 +12,17 @@ export interface RunOptions {
   timeout?: number;
   workdir?: string;
   stdin?: boolean;
+  printId?: boolean;
 }
 
-/** Adds `-e K=V`, `--timeout`, `--workdir`, `--stdin` and the `-- <command...>` argument. */
+/** Adds `-e K=V`, `--timeout`, `--workdir`, `--stdin`, `--print-id` and the `-- <command...>` argument. */
 export function addRunOptions(command: Command): Command {
   return command
     .option('-e, --env-var <NAME=VALUE>', 'environment variable for the process (repeatable)', parseEnvVar)
     .option('--timeout <ms>', 'kill the process tree after this many milliseconds (exit 124)', parsePositiveInteger)
     .option('--workdir <dir>', 'working directory inside the instance (default /workspace)')
     .option('--stdin', "send this command's standard input to the process")
+    .option('--print-id', 'print "execution <id>" on standard error when it starts (for `faas logs`)')
     .argument('<command...>', 'what to run, after --: several words are an argv; one word with spaces is a shell string');
 }
 

@@ -39,7 +39,13 @@ export function registerExecCommand(program: Command): void {
       try {
         const result = await client.executeWithCallbacks(
           { ...request, memoryMb: options.memory, cpuCores: options.cpus, pidsMax: options.pids, env: options.env },
-          { ...liveOutputCallbacks(), onStart: (id) => (executionId = id) },
+          {
+            ...liveOutputCallbacks(),
+            onStart: (id) => {
+              executionId = id;
+              if (options.printId) process.stderr.write(`execution ${id}\n`);
+            },
+          },
         );
         exitWithResult(result);
       } finally {

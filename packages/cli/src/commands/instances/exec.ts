@@ -16,6 +16,7 @@ export function registerInstancesExec(instances: Command): void {
   addRunOptions(command).action(async (instanceId: string, words: string[], options: RunOptions, cmd: Command) => {
     const client = createClient(cmd);
     const handle = await client.instances.start(instanceId, await toExecRequest(words, options));
+    if (options.printId) process.stderr.write(`execution ${handle.id}\n`);
     const stopForwarding = forwardInterrupts((signal) => {
       handle.kill({ signal, graceMs: 2_000 }).catch(() => undefined);
       return true;
