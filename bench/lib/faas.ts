@@ -2,15 +2,12 @@
 import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { build, type App } from '../../packages/executor/src/app.ts';
-import { defaultConfig, type ExecutorConfig } from '../../packages/executor/src/config.ts';
-import { BwrapRuntime } from '../../packages/executor/src/runtime/bwrap/bwrap-runtime.ts';
+import type { App } from '../../packages/executor/src/app.ts';
+import type { ExecutorConfig } from '../../packages/executor/src/config.ts';
+import type { BwrapRuntime } from '../../packages/executor/src/runtime/bwrap/bwrap-runtime.ts';
 import { detectCgroupLayout } from '../../packages/executor/src/runtime/cgroups/layout.ts';
-import { cgroupPrefixFor } from '../../packages/executor/src/serve.ts';
-import { openSqliteStore } from '../../packages/executor/src/store/sqlite/sqlite-store.ts';
+import { cgroupPrefixFor, createExecutor } from '../../packages/executor/src/serve.ts';
 import type { Store } from '../../packages/executor/src/store/types.ts';
-import { systemClock } from '../../packages/executor/src/util/clock.ts';
 
 export interface BenchApp {
   app: App;
@@ -24,17 +21,7 @@ export interface BenchApp {
 /** The executor as `serve()` builds it (SQLite, bwrap runtime, cgroups), without listening. */
 export async function buildApp(): Promise<BenchApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'faas-bench-'));
-  const config = defaultConfig({ dataDir, logLevel: process.env.FAAS_BENCH_LOG ?? 'silent' });
-  const logger = pino({ level: config.logLevel });
-  const runtime = new BwrapRuntime({
-    dataDir: config.dataDir,
-    layout: detectCgroupLayout(),
-    cgroupPrefix: cgroupPrefixFor(config.dataDir),
-    clock: systemClock,
-    logger,
-  });
-  const store = await openSqliteStore({ path: join(config.dataDir, 'faas.db') });
-  const app = await build({ store, runtime, apiKey: 'bench', logger, clock: systemClock }, config);
+  const { app, runtime, store, config } = await createExecutor({ dataDir, apiKey: 'bench', logLevel: process.env.FAAS_BENCH_LOG ?? 'silent' });
   return {
     app,
     runtime,

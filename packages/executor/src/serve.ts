@@ -2,11 +2,12 @@ import { randomBytes, createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { build } from './app.ts';
+import { build, type App } from './app.ts';
 import { defaultConfig, type ExecutorConfig } from './config.ts';
 import { BwrapRuntime } from './runtime/bwrap/bwrap-runtime.ts';
 import { detectCgroupLayout } from './runtime/cgroups/layout.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/types.ts';
 import { systemClock } from './util/clock.ts';
 
 export interface ServeOptions {
@@ -33,8 +34,18 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts the executor on embedded defaults: SQLite, local data dir, bwrap runtime. */
-export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+/** The executor built on embedded defaults (SQLite, local data dir, bwrap runtime), not yet listening. */
+export interface Executor {
+  app: App;
+  config: ExecutorConfig;
+  apiKey: string;
+  apiKeyGenerated: boolean;
+  runtime: BwrapRuntime;
+  store: Store;
+}
+
+/** Builds the executor as `serve()` runs it; the caller listens (or drives its services directly). */
+export async function createExecutor(options: ServeOptions = {}): Promise<Executor> {
   const config = defaultConfig({
     ...options.config,
     ...(options.host !== undefined && { host: options.host }),
@@ -58,6 +69,12 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   // Records name commands and environment variable names: not for other local users.
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
   const app = await build({ store, runtime, apiKey, logger, clock: systemClock }, config);
+  return { app, config, apiKey, apiKeyGenerated: generated, runtime, store };
+}
+
+/** Starts the executor on embedded defaults and listens. */
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const { app, config, apiKey, apiKeyGenerated } = await createExecutor(options);
   try {
     await app.fastify.listen({ host: config.host, port: config.port });
   } catch (err) {
@@ -67,7 +84,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return { url: `http://${host}:${port}`, apiKey, apiKeyGenerated: generated, dataDir: config.dataDir, close: () => app.close() };
+  return { url: `http://${host}:${port}`, apiKey, apiKeyGenerated, dataDir: config.dataDir, close: () => app.close() };
 }
 
 /** One cgroup directory per data dir, so two servers on one host never clean up each other. */
