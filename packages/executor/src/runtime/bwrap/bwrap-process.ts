@@ -108,7 +108,7 @@ export class BwrapProcess implements RuntimeProcess {
     }
     this.child.stdio[0]?.destroy();
     const oomKilled = this.opts.cgroups.oomKills(this.opts.instanceId, group) > 0;
-    this.opts.cgroups.removeGroup(this.opts.instanceId, group);
+    await this.opts.cgroups.removeGroup(this.opts.instanceId, group);
     return { exitCode, signal, oomKilled, durationMs };
   }
 

@@ -115,7 +115,7 @@ export class BwrapRuntime implements Runtime {
   async exec(instanceId: string, spec: ProcessSpec): Promise<RuntimeProcess> {
     const live = this.live.get(instanceId);
     if (live === undefined || live.stopping) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
-    const procsFiles = this.cgroups.createExecGroup(instanceId, spec.executionId);
+    const procsFiles = await this.cgroups.createExecGroup(instanceId, spec.executionId);
     const argv = [
       '-c', JOIN_CGROUPS, 'faas-join', ...procsFiles, '--',
       this.programs.nsenter, '-t', String(live.initPid), '--user', '--mount', '--pid', '--net', '--uts', '--ipc', '--cgroup',
@@ -244,11 +244,19 @@ export class BwrapRuntime implements Runtime {
     });
     const ready = readyLine(bwrap);
     // Built while bwrap sets the sandbox up: the groups are needed only once its init exists.
-    this.cgroups.createInstanceGroup(spec.id, spec.limits);
+    const groups = this.cgroups.createInstanceGroup(spec.id, spec.limits);
+    groups.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     let stderr = '';
     bwrap.stdio[2]!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
     const exited = bwrap.exited.then(() => undefined);
-    const info = await readInfo(bwrap, () => stderr);
+    let info: Record<string, unknown>;
+    try {
+      info = await readInfo(bwrap, () => stderr);
+    } finally {
+      // Even on failure: the cleanup that follows must not race the groups being created.
+      await groups.catch(() => undefined);
+    }
+    await groups;
     const initPid = info['child-pid'];
     if (typeof initPid !== 'number') throw new Error(`bwrap reported no child-pid: ${JSON.stringify(info)}`);
     // Nothing but bwrap's own init runs yet, so moving these pids (init first, then any child

@@ -32,23 +32,23 @@ function driverSuite(name: string, layout: CgroupLayout) {
 
     it('tracks every process of an exec group and kills the whole tree at once', async () => {
       const inst = 'inst-a';
-      driver.createInstanceGroup(inst, limits);
-      const procs = driver.createExecGroup(inst, 'exec-1');
+      await driver.createInstanceGroup(inst, limits);
+      const procs = await driver.createExecGroup(inst, 'exec-1');
       const { exited } = startInGroup(procs, 'sleep 100 & sleep 100 & exec sleep 100');
       await until(() => driver.pids(inst, 'exec-1').length === 3, 'three processes in the exec group');
       assert.equal(driver.subgroups(inst).sort().join(','), ['exec-1', INIT_GROUP].sort().join(','));
       await driver.kill(inst, 'exec-1');
       assert.equal(await exited, 'SIGKILL');
       await until(() => driver.pids(inst, 'exec-1').length === 0, 'an empty exec group');
-      assert.equal(driver.removeGroup(inst, 'exec-1'), true);
+      assert.equal(await driver.removeGroup(inst, 'exec-1'), true);
       await driver.destroyInstanceGroup(inst);
       for (const h of layout.hierarchies) assert.equal(existsSync(join(h.mountPoint, driver.prefix, inst)), false);
     });
 
     it('a signal other than SIGKILL spares the given launcher pid', async () => {
       const inst = 'inst-b';
-      driver.createInstanceGroup(inst, limits);
-      const procs = driver.createExecGroup(inst, 'exec-2');
+      await driver.createInstanceGroup(inst, limits);
+      const procs = await driver.createExecGroup(inst, 'exec-2');
       const a = startInGroup(procs, 'exec sleep 100');
       const b = startInGroup(procs, 'exec sleep 100');
       await until(() => driver.pids(inst, 'exec-2').length === 2, 'two processes');
@@ -61,9 +61,9 @@ function driverSuite(name: string, layout: CgroupLayout) {
 
     it('destroying an instance group kills processes in its init and exec groups and removes them', async () => {
       const inst = 'inst-c';
-      driver.createInstanceGroup(inst, limits);
+      await driver.createInstanceGroup(inst, limits);
       const init = startInGroup(layout.hierarchies.map((h) => join(h.mountPoint, driver.prefix, inst, INIT_GROUP, 'cgroup.procs')), 'exec sleep 100');
-      const exec = startInGroup(driver.createExecGroup(inst, 'exec-3'), 'sleep 100 & exec sleep 100');
+      const exec = startInGroup(await driver.createExecGroup(inst, 'exec-3'), 'sleep 100 & exec sleep 100');
       await until(() => driver.allPids(inst).length === 3, 'three processes in the instance');
       assert.ok(driver.instanceGroups().includes(inst));
       await driver.destroyInstanceGroup(inst);
@@ -87,7 +87,7 @@ describe('limits', () => {
   it('writes memory, pids and CPU limits where the host has those controllers', async () => {
     const driver = new CgroupDriver(hostLayout, `faas-cgtest-${process.pid}-limits`);
     driver.setUp();
-    driver.createInstanceGroup('inst-l', { memoryMb: 64, cpuCores: 0.5, pidsMax: 32 });
+    await driver.createInstanceGroup('inst-l', { memoryMb: 64, cpuCores: 0.5, pidsMax: 32 });
     try {
       const mem = hostLayout.byController.memory;
       if (mem?.version === 1) assert.equal(readFileSync(join(mem.mountPoint, driver.prefix, 'inst-l', 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 1024 * 1024));
