@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import koffi from 'koffi';
 import { detectCgroupLayout } from '../src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor } from '../src/serve.ts';
 import { startTestServer, type TestServer } from './fixtures/test-server.ts';
@@ -287,5 +288,35 @@ describe('privileges', () => {
     assert.notEqual(ownerA.uid, ownerB.uid, 'two instances share a host uid');
     const wsA = statSync(join(server.dataDir, 'instances', a, 'upper', 'workspace'));
     assert.equal(wsA.uid, ownerA.uid, "the instance's workspace dir belongs to its host uid");
+  });
+});
+
+describe('descriptors', () => {
+  it('passes no descriptor of the server into the sandbox, even one opened without close-on-exec', async () => {
+    // dup() makes a descriptor without close-on-exec, as a careless library or a parent
+    // process might leave one; it points at a host file the sandbox must not reach.
+    const libc = koffi.load('libc.so.6');
+    const dup = libc.func('int dup(int fd)');
+    const close = libc.func('int close(int fd)');
+    const secretPath = join(server.dataDir, `leak-${tag}`);
+    writeFileSync(secretPath, SECRET_VALUE);
+    const opened = openSync(secretPath, 'r');
+    const leaked = dup(opened) as number;
+    closeSync(opened);
+    assert.ok(leaked > 2, 'dup gave a descriptor');
+    try {
+      const id = await createInstance();
+      const probe = await execOk(id, {
+        code: `ls /proc/self/fd /proc/1/fd /proc/2/fd; cat /proc/self/fd/${leaked} /proc/2/fd/${leaked} /proc/1/fd/${leaked} 2>/dev/null; true`,
+      });
+      assert.doesNotMatch(probe.stdout, new RegExp(SECRET_VALUE));
+      const own = (await execOk(id, { code: 'cd /proc/self/fd && echo *' })).stdout.trim().split(' ').map(Number);
+      // 0-2 standard streams, 3 the progress descriptor, and the one the shell's glob opened.
+      assert.ok(own.every((fd) => fd <= 4), `descriptors inside: ${own.join(' ')}`);
+      await server.request('DELETE', `/api/v1/instances/${id}`);
+    } finally {
+      close(leaked);
+      rmSync(secretPath, { force: true });
+    }
   });
 });

@@ -10,6 +10,7 @@ import koffi from 'koffi';
  * loop for 3-10 ms per spawn, on every instance start and every exec. glibc's posix_spawn
  * uses clone(CLONE_VM | CLONE_VFORK): no page tables are copied and the call returns in
  * ~0.1 ms. What Node would do for us is done here: pipes for stdio (close-on-exec on our ends),
+ * every other descriptor closed in the child,
  * default signal dispositions and an empty mask in the child (Node ignores SIGPIPE, which a
  * child would otherwise inherit), and reaping: on SIGCHLD, waitpid(WNOHANG) on our own pids
  * only, never -1, so libuv's children are left to libuv.
@@ -21,6 +22,8 @@ const actionsInit = libc.func('int posix_spawn_file_actions_init(void *actions)'
 const actionsDestroy = libc.func('int posix_spawn_file_actions_destroy(void *actions)');
 const actionsAddDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
 const actionsAddOpen = libc.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, int mode)');
+// glibc 2.34+: closes every descriptor from `from` up in the child.
+const actionsAddCloseFrom = libc.func('int posix_spawn_file_actions_addclosefrom_np(void *actions, int from)');
 const attrInit = libc.func('int posix_spawnattr_init(void *attr)');
 const attrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
 const attrSetFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
@@ -157,6 +160,9 @@ export function posixSpawn(request: SpawnRequest): SpawnedProcess {
       actionsAddDup2(actions, child, fd);
       pipes.push({ our, child, readable: fd !== 0 });
     });
+    // Nothing but the descriptors asked for reaches the child, whatever the server inherited or
+    // a library opened without close-on-exec: a stray descriptor inside a sandbox is a way out.
+    if (actionsAddCloseFrom(actions, request.stdio.length) !== 0) throw new Error('posix_spawn_file_actions_addclosefrom_np failed');
     const pid = [0];
     const argv = [...request.argv, null];
     const envp = [...Object.entries(request.env).map(([k, v]) => `${k}=${v}`), null];
