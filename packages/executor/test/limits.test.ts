@@ -72,6 +72,11 @@ async function deleteInstance(id: string): Promise<void> {
 /** The instance's cgroup dir in every hierarchy the server uses. */
 const instanceGroups = (id: string) => layout.hierarchies.map((h) => join(h.mountPoint, prefix, id));
 const pidsGroup = (id: string) => join(layout.byController.pids!.mountPoint, prefix, id);
+/** The hierarchy where every execution has a group of its own (the one kills go through). */
+const trackingGroup = (id: string) => join(layout.tracking.mountPoint, prefix, id);
+/** Where the sandbox's init lives in a hierarchy: <instance>/init on v2, the instance group itself on v1. */
+const initGroupOf = (dir: string) => (existsSync(join(dir, 'init')) ? join(dir, 'init') : dir);
+const isInitGroup = (dir: string, group: string) => join(dir, group === '.' ? '' : group).replace(/\/$/, '') === initGroupOf(dir).replace(/\/$/, '');
 
 function procsIn(dir: string): number[] {
   return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
@@ -162,7 +167,7 @@ describe('pids limit', () => {
       assert.ok(peak >= 48 && peak <= 64, `pids.peak ${peak}: the loop must have run into the limit of 64 and not past it`);
 
       // The whole tree went with the timeout (killed processes may take a moment to be reaped).
-      const execGroups = () => Object.entries(processesBySubgroup(pidsGroup(id))).filter(([g]) => g !== 'init' && g !== '.');
+      const execGroups = () => Object.entries(processesBySubgroup(trackingGroup(id))).filter(([g]) => !isInitGroup(trackingGroup(id), g));
       assert.ok(await waitFor(() => execGroups().every(([, pids]) => pids.length === 0), 5000), `processes left: ${JSON.stringify(execGroups())}`);
       const again = await exec(id, { code: 'echo alive' });
       assert.equal(again.stdout, 'alive\n', `the instance is usable again: ${again.stderr}`);
@@ -249,11 +254,11 @@ describe('timeout', () => {
       assert.deepEqual(left, [], 'no sleep of the execution survives on the host');
       for (const dir of instanceGroups(id)) {
         const groups = processesBySubgroup(dir);
-        for (const [group, pids] of Object.entries(groups)) if (group !== 'init') assert.deepEqual(pids, [], `${dir}/${group} still holds processes`);
+        for (const [group, pids] of Object.entries(groups)) if (!isInitGroup(dir, group)) assert.deepEqual(pids, [], `${dir}/${group} still holds processes`);
         assert.equal(existsSync(join(dir, result.id)), false, `the execution's cgroup ${join(dir, result.id)} was not removed`);
       }
       // The init group holds only the sandbox's own init: bwrap (host side and pid 1) and its sleep.
-      const initArgs = procsIn(join(pidsGroup(id), 'init')).map((pid) => hostProcesses().find((p) => p.pid === pid)?.args ?? '');
+      const initArgs = procsIn(initGroupOf(pidsGroup(id))).map((pid) => hostProcesses().find((p) => p.pid === pid)?.args ?? '');
       assert.ok(initArgs.every((a) => /bwrap|sleep infinity/.test(a)), `unexpected init processes: ${initArgs.join(' | ')}`);
     } finally {
       await deleteInstance(id);

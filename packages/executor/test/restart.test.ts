@@ -212,7 +212,9 @@ describe('restart after the server was killed (SIGKILL)', () => {
     // The sandbox's PID namespace, to look for survivors later.
     // (The init group also holds bwrap's host-side process, which is in the host's namespace.)
     const hostNamespace = readlinkSync('/proc/self/ns/pid');
-    const initGroup = join(layout.byController.pids!.mountPoint, cgroupPrefixFor(dataDir), instanceId, 'init', 'cgroup.procs');
+    // v2 keeps the init in <instance>/init; v1 in the instance group itself.
+    const instanceGroup = join(layout.byController.pids!.mountPoint, cgroupPrefixFor(dataDir), instanceId);
+    const initGroup = existsSync(join(instanceGroup, 'init')) ? join(instanceGroup, 'init', 'cgroup.procs') : join(instanceGroup, 'cgroup.procs');
     const namespaces = readFileSync(initGroup, 'utf8')
       .split('\n')
       .filter(Boolean)

@@ -12,11 +12,14 @@ export const INIT_GROUP = 'init';
 /**
  * Creates, limits, lists, freezes and kills the cgroups of instances. Every server owns one
  * directory (`prefix`) in each hierarchy it uses, so servers with different data dirs on one
- * host never touch each other's groups. Layout in every hierarchy:
+ * host never touch each other's groups. Layout:
  *
- *   <prefix>/<instance>/           limits are set here
- *   <prefix>/<instance>/init/      the sandbox's init
- *   <prefix>/<instance>/<exec>/    one per execution: its whole process tree, for kill and OOM accounting
+ *   <prefix>/<instance>/           limits are set here; on v1 the sandbox's init lives here too
+ *   <prefix>/<instance>/init/      v2 only: the init (v2 allows no process beside child groups)
+ *   <prefix>/<instance>/<exec>/    one per execution, in the hierarchies that need it: the
+ *                                  tracking one (its whole tree, for kill) and memory (OOM
+ *                                  kills counted per execution); elsewhere an exec joins the
+ *                                  instance group, which saves creating groups nobody reads.
  */
 export class CgroupDriver {
   constructor(
@@ -61,8 +64,10 @@ export class CgroupDriver {
       this.layout.hierarchies.map(async (h) => {
         const dir = this.path(h, instanceId);
         await mkdir(dir, { recursive: true });
-        if (h.version === 2) this.enableV2Controllers(h, dir);
-        await mkdir(join(dir, INIT_GROUP), { recursive: true });
+        if (h.version === 2) {
+          this.enableV2Controllers(h, dir);
+          await mkdir(join(dir, INIT_GROUP), { recursive: true });
+        }
       }),
     );
     await this.applyLimits(instanceId, limits);
@@ -70,13 +75,13 @@ export class CgroupDriver {
 
   /** Creates the exec's group and returns the `cgroup.procs` files a process writes its pid to. */
   async createExecGroup(instanceId: string, group: string): Promise<string[]> {
-    return Promise.all(
-      this.layout.hierarchies.map(async (h) => {
-        const dir = this.path(h, instanceId, group);
-        await mkdir(dir, { recursive: true });
-        return join(dir, 'cgroup.procs');
-      }),
-    );
+    await Promise.all(this.layout.hierarchies.filter((h) => this.hasExecGroups(h)).map((h) => mkdir(this.path(h, instanceId, group), { recursive: true })));
+    return this.procsFiles(instanceId, group);
+  }
+
+  /** The `cgroup.procs` file of a group in every hierarchy (where the group's processes go). */
+  procsFiles(instanceId: string, group: string): string[] {
+    return this.layout.hierarchies.map((h) => join(this.path(h, instanceId, group), 'cgroup.procs'));
   }
 
   /** Moves processes (already running, trusted, not yet running user code) into a group. */
@@ -201,7 +206,8 @@ export class CgroupDriver {
   /** Removes a group if it is empty; returns false when processes still live in it. */
   async removeGroup(instanceId: string, group: string): Promise<boolean> {
     const results = await Promise.all(
-      this.layout.hierarchies.map((h) =>
+      // Only where the group has a directory of its own: elsewhere its path is the instance's.
+      this.layout.hierarchies.filter((h) => this.path(h, instanceId, group) !== this.path(h, instanceId)).map((h) =>
         rmdir(this.path(h, instanceId, group)).then(
           () => true,
           (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
@@ -233,8 +239,15 @@ export class CgroupDriver {
     throw new Error(`cgroup of instance ${instanceId} could not be removed: processes remain (${left.join(', ') || 'none listed; child groups remain'})`);
   }
 
+  /** Where a group's processes live in a hierarchy (see the layout above). */
   private path(h: Hierarchy, instanceId: string, group?: string): string {
-    return group === undefined ? join(h.mountPoint, this.prefix, instanceId) : join(h.mountPoint, this.prefix, instanceId, group);
+    const own = group !== undefined && (group === INIT_GROUP ? h.version === 2 : this.hasExecGroups(h));
+    return own ? join(h.mountPoint, this.prefix, instanceId, group) : join(h.mountPoint, this.prefix, instanceId);
+  }
+
+  /** Hierarchies where an execution gets a group of its own. */
+  private hasExecGroups(h: Hierarchy): boolean {
+    return h.version === 2 || h === this.layout.tracking || h === this.layout.byController.memory;
   }
 
   private async applyLimits(instanceId: string, limits: InstanceLimits): Promise<void> {
