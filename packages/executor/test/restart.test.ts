@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -70,12 +70,18 @@ function liveProcessesWith(text: string): string[] {
 }
 
 /** Live processes in a PID namespace (by its inode), from /proc. */
-function processesInPidNamespace(nsLink: string): number[] {
+/**
+ * Live processes in a PID namespace that run as the given host uid. The uid matters: once the
+ * namespace is gone, the kernel may reuse its inode number for another sandbox's namespace
+ * (other test files run at the same time).
+ */
+function processesInPidNamespace(nsLink: string, uid: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readlinkSync(`/proc/${entry}/ns/pid`) !== nsLink) continue;
+      if (statSync(`/proc/${entry}`).uid !== uid) continue;
       if (/^State:\s+Z/m.test(readFileSync(`/proc/${entry}/status`, 'utf8'))) continue;
       pids.push(Number(entry));
     } catch {
@@ -184,6 +190,7 @@ describe('restart after the server was killed (SIGKILL)', () => {
   let ephemeralId: string;
   let ephemeralInstanceId: string;
   let pidNamespace: string;
+  let sandboxUid: number;
   /** Host state right after the kill, before the new server started. */
   let afterKill: { mounts: string[]; groups: Record<string, boolean> };
 
@@ -222,6 +229,7 @@ describe('restart after the server was killed (SIGKILL)', () => {
       .filter((ns) => ns !== hostNamespace);
     assert.ok(namespaces.length > 0, 'the sandbox init runs in its own PID namespace');
     pidNamespace = namespaces[0]!;
+    sandboxUid = statSync(join(dataDir, 'instances', instanceId, 'upper', 'workspace')).uid;
 
     await first.stop('SIGKILL');
     afterKill = {
@@ -295,7 +303,7 @@ describe('restart after the server was killed (SIGKILL)', () => {
 
   it('leaves no process of the old sandboxes alive', async () => {
     assert.ok(await waitFor(() => liveProcessesWith(`sleep ${mark}`).length === 0, 3000), `still running: ${liveProcessesWith(`sleep ${mark}`).join('\n')}`);
-    assert.deepEqual(processesInPidNamespace(pidNamespace), [], 'processes remain in the sandbox PID namespace');
+    assert.deepEqual(processesInPidNamespace(pidNamespace, sandboxUid), [], 'processes remain in the sandbox PID namespace');
   });
 
   it('deletes the instance of an ephemeral execution that ran at the crash (executor_restart) and removes its directory', async () => {

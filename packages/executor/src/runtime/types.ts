@@ -62,6 +62,11 @@ export interface ProcessSpec {
   argv: readonly string[];
   /** The complete environment of the process (nothing is inherited from the server). */
   env: Readonly<Record<string, string>>;
+  /**
+   * Every variable of `env` was set by the server, none by a client: host-side helpers may
+   * carry them (a client value such as LD_PRELOAD must only ever reach the sandbox).
+   */
+  envFromServerOnly?: boolean;
   workingDir: string;
   stdin?: Buffer;
   /** Receives output as it is read, in order per stream. Not called after `wait()` resolved. */

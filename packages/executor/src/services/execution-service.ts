@@ -121,6 +121,7 @@ export class ExecutionService {
         executionId: id,
         argv,
         env: { ...baseEnv(instance.id, id), ...instance.envVars, ...envVars },
+        envFromServerOnly: Object.keys(instance.envVars).length === 0 && Object.keys(envVars).length === 0,
         workingDir,
         stdin: request.stdin === undefined ? undefined : Buffer.from(request.stdin),
         sink: {

@@ -3,7 +3,6 @@ import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { CgroupDriver } from '../cgroups/cgroup-driver.ts';
 import type { ProcessExit, ProcessSpec, RuntimeProcess } from '../types.ts';
-import { HOST_PATH } from './host-check.ts';
 
 /** After the main process exits while others still hold its output, wait this long for silence. */
 const QUIET_AFTER_EXIT_MS = 25;
@@ -13,6 +12,8 @@ const MAX_PROGRESS_LINE = 4096;
 interface SpawnOptions {
   shell: string;
   argv: string[];
+  /** Environment of the launcher chain (host side): PATH only, unless the spec's is all server-set. */
+  env: Record<string, string>;
   spec: ProcessSpec;
   clock: Clock;
   cgroups: CgroupDriver;
@@ -44,7 +45,7 @@ export class BwrapProcess implements RuntimeProcess {
     const child = posixSpawn({
       file: opts.shell,
       argv: [opts.shell, ...opts.argv],
-      env: { PATH: HOST_PATH },
+      env: opts.env,
       stdio: [opts.spec.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     const proc = new BwrapProcess(child, opts, started);

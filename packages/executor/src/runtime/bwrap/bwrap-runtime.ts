@@ -9,7 +9,7 @@ import { favorDynamicCgroupMoves } from '../cgroups/favor-dynmods.ts';
 import { unescapeMountPath, type CgroupLayout } from '../cgroups/layout.ts';
 import type { InstanceSpec, ProcessSpec, RecoveryReport, Runtime, RuntimeCapabilities, RuntimeProcess, StartedInstance } from '../types.ts';
 import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts';
-import { HostEnvironment, SANDBOX_UID } from './host-environment.ts';
+import { HostEnvironment, SANDBOX_UID, WORKSPACE } from './host-environment.ts';
 import { mountOverlay, setNoNewPrivs, unmount } from '../host-syscalls.ts';
 import { BwrapProcess } from './bwrap-process.ts';
 import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
@@ -121,12 +121,22 @@ export class BwrapRuntime implements Runtime {
       this.programs.nsenter, '-t', String(live.initPid), '--user', '--mount', '--pid', '--net', '--uts', '--ipc', '--cgroup',
       '-S', String(SANDBOX_UID), '-G', String(SANDBOX_UID), '--',
       ...(this.noNewPrivs ? [] : [this.programs.setpriv, '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--']),
-      // env runs inside the sandbox: the user's variables never reach a host-side process.
+      // env runs inside the sandbox: a client's variables never reach a host-side process.
       '/usr/bin/env', '-i', '-C', spec.workingDir, '--', ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), ...spec.argv,
     ];
+    let env: Record<string, string> = { PATH: HOST_PATH };
+    if (spec.envFromServerOnly === true && spec.workingDir === WORKSPACE) {
+      // Fast path, one exec fewer: the server's own variables may pass through the host-side
+      // helpers, and nsenter -w starts in the init's working dir, which is /workspace.
+      const envAt = argv.indexOf('/usr/bin/env');
+      argv.splice(envAt, argv.length - envAt, ...spec.argv);
+      argv.splice(argv.indexOf('-S'), 0, '-w');
+      env = { ...spec.env };
+    }
     return BwrapProcess.spawn({
       shell: this.programs.sh,
       argv,
+      env,
       spec,
       clock: this.options.clock,
       cgroups: this.cgroups,
