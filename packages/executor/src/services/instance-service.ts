@@ -27,6 +27,8 @@ export class InstanceService {
   private readonly endListeners: InstanceEndListener[] = [];
   private readonly deleting = new Map<string, Promise<InstanceRecord>>();
   private alive = 0;
+  /** Host uids of instances that are not deleted (their files may still exist). */
+  private usedUids: Set<number> | undefined;
 
   constructor(private readonly deps: InstanceServiceDeps) {
     deps.runtime.onInstanceExit((id, reason) => void this.markDied(id, reason));
@@ -64,7 +66,12 @@ export class InstanceService {
         stoppedAt: null,
         startDurationMs: null,
       };
-      await store.instances.insert(rec);
+      try {
+        await store.instances.insert(rec);
+      } catch (err) {
+        this.usedUids?.delete(rec.hostUid); // e.g. ID_CONFLICT: the uid was never used
+        throw err;
+      }
       this.alive++;
       return rec;
     });
@@ -172,7 +179,9 @@ export class InstanceService {
       this.alive--;
       metrics.instancesRunning.dec();
     }
-    return store.instances.update(id, { state: 'deleted', stateReason: reason, stoppedAt: record.stoppedAt ?? clock.now() });
+    const deleted = await store.instances.update(id, { state: 'deleted', stateReason: reason, stoppedAt: record.stoppedAt ?? clock.now() });
+    this.usedUids?.delete(record.hostUid);
+    return deleted;
   }
 
   private async markDied(id: string, reason: string): Promise<void> {
@@ -206,10 +215,16 @@ export class InstanceService {
     return limits;
   }
 
+  /** Called under the allocation mutex. The set is read from the store once, then kept here. */
   private async freeHostUid(): Promise<number> {
     const { uidBase, uidCount } = this.deps.config;
-    const used = new Set(await this.deps.store.instances.usedHostUids());
-    for (let uid = uidBase; uid < uidBase + uidCount; uid++) if (!used.has(uid)) return uid;
+    this.usedUids ??= new Set(await this.deps.store.instances.usedHostUids());
+    for (let uid = uidBase; uid < uidBase + uidCount; uid++) {
+      if (!this.usedUids.has(uid)) {
+        this.usedUids.add(uid);
+        return uid;
+      }
+    }
     throw new FaasError('CAPACITY_EXHAUSTED', `all ${uidCount} sandbox uids are held by instances; delete some`, {});
   }
 }

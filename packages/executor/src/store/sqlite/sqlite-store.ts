@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { FaasError } from '@faas/protocol';
 import type { ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteAdapter, SqliteDialect } from 'kysely';
+import { Kysely, type SqliteDatabase, SqliteAdapter, SqliteDialect } from 'kysely';
 import type { DialectAdapter, Transaction } from 'kysely';
 import type {
   ExecutionFilter,
@@ -92,7 +92,31 @@ class TransactionalDdlSqliteDialect extends SqliteDialect {
 
 /** A kysely instance over an open better-sqlite3 database, as the store and its migrations use it. */
 export function createSqliteKysely(database: Database.Database): Kysely<SqliteSchema> {
-  return new Kysely<SqliteSchema>({ dialect: new TransactionalDdlSqliteDialect({ database }) });
+  return new Kysely<SqliteSchema>({ dialect: new TransactionalDdlSqliteDialect({ database: withStatementCache(database) }) });
+}
+
+/** Distinct SQL texts kept prepared; the store issues a few dozen shapes, parameters vary. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * kysely prepares every query anew; better-sqlite3 statements can be reused with new
+ * parameters. Queries of one shape compile to the same SQL text, so caching by text saves the
+ * prepare (~0.1 ms) on every store call of the execution hot path.
+ */
+function withStatementCache(database: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (stmt === undefined) {
+        stmt = database.prepare(sql);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
 }
 
 /**
