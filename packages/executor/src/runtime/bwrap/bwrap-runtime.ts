@@ -253,20 +253,13 @@ export class BwrapRuntime implements Runtime {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ignore', 'pipe'],
     });
     const ready = readyLine(bwrap);
-    // Built while bwrap sets the sandbox up: the groups are needed only once its init exists.
-    const groups = this.cgroups.createInstanceGroup(spec.id, spec.limits);
-    groups.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    // Made while bwrap sets the sandbox up (the main thread would only wait): the groups are
+    // needed once its init exists.
+    this.cgroups.createInstanceGroup(spec.id, spec.limits);
     let stderr = '';
     bwrap.stdio[2]!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
     const exited = bwrap.exited.then(() => undefined);
-    let info: Record<string, unknown>;
-    try {
-      info = await readInfo(bwrap, () => stderr);
-    } finally {
-      // Even on failure: the cleanup that follows must not race the groups being created.
-      await groups.catch(() => undefined);
-    }
-    await groups;
+    const info = await readInfo(bwrap, () => stderr);
     const initPid = info['child-pid'];
     if (typeof initPid !== 'number') throw new Error(`bwrap reported no child-pid: ${JSON.stringify(info)}`);
     // Nothing but bwrap's own init runs yet, so moving these pids (init first, then any child

@@ -32,7 +32,7 @@ function driverSuite(name: string, layout: CgroupLayout) {
 
     it('tracks every process of an exec group and kills the whole tree at once', async () => {
       const inst = 'inst-a';
-      await driver.createInstanceGroup(inst, limits);
+      driver.createInstanceGroup(inst, limits);
       const procs = await driver.createExecGroup(inst, 'exec-1');
       const { exited } = startInGroup(procs, 'sleep 100 & sleep 100 & exec sleep 100');
       await until(() => driver.pids(inst, 'exec-1').length === 3, 'three processes in the exec group');
@@ -48,7 +48,7 @@ function driverSuite(name: string, layout: CgroupLayout) {
 
     it('a signal other than SIGKILL spares the given launcher pid', async () => {
       const inst = 'inst-b';
-      await driver.createInstanceGroup(inst, limits);
+      driver.createInstanceGroup(inst, limits);
       const procs = await driver.createExecGroup(inst, 'exec-2');
       const a = startInGroup(procs, 'exec sleep 100');
       const b = startInGroup(procs, 'exec sleep 100');
@@ -62,7 +62,7 @@ function driverSuite(name: string, layout: CgroupLayout) {
 
     it('destroying an instance group kills processes in its init and exec groups and removes them', async () => {
       const inst = 'inst-c';
-      await driver.createInstanceGroup(inst, limits);
+      driver.createInstanceGroup(inst, limits);
       const init = startInGroup(driver.procsFiles(inst, INIT_GROUP), 'exec sleep 100');
       const exec = startInGroup(await driver.createExecGroup(inst, 'exec-3'), 'sleep 100 & exec sleep 100');
       await until(() => driver.allPids(inst).length === 3, 'three processes in the instance');
@@ -88,7 +88,7 @@ describe('limits', () => {
   it('writes memory, pids and CPU limits where the host has those controllers', async () => {
     const driver = new CgroupDriver(hostLayout, `faas-cgtest-${process.pid}-limits`);
     driver.setUp();
-    await driver.createInstanceGroup('inst-l', { memoryMb: 64, cpuCores: 0.5, pidsMax: 32 });
+    driver.createInstanceGroup('inst-l', { memoryMb: 64, cpuCores: 0.5, pidsMax: 32 });
     try {
       const mem = hostLayout.byController.memory;
       if (mem?.version === 1) assert.equal(readFileSync(join(mem.mountPoint, driver.prefix, 'inst-l', 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 1024 * 1024));
