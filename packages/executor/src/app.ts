@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifyWebsocket from '@fastify/websocket';
 import pino, { type Logger } from 'pino';
@@ -97,6 +98,15 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
     },
   });
   await fastify.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+  if (config.corsOrigins.length > 0) {
+    // Browsers send no key with a preflight: CORS answers before auth, and only for listed origins.
+    await fastify.register(fastifyCors, {
+      origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'last-event-id', 'x-request-id'],
+      maxAge: 600,
+    });
+  }
   installAuth(fastify, deps.apiKey);
   fastify.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => fastify.swagger());
   await fastify.register(systemRoutes(services));

@@ -15,6 +15,11 @@ export interface ExecutorConfig {
   apiKey?: string;
   /** @default "info" */
   logLevel: string;
+  /**
+   * Browser origins allowed to call the API cross-origin (CORS), e.g. ["https://app.example"];
+   * "*" allows any. From FAAS_CORS_ORIGINS (comma-separated). @default none: same origin only
+   */
+  corsOrigins: string[];
   /** Largest request body in bytes. @default 10 MiB */
   bodyLimit: number;
   /** Identifies this executor node in records. @default the host name */
@@ -40,6 +45,7 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     host: '127.0.0.1',
     port: 8080,
     logLevel: 'info',
+    corsOrigins: (process.env.FAAS_CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     bodyLimit: 10 * 1024 * 1024,
     nodeId: hostname(),
     defaults: { timeoutMs: 60_000, memoryMb: 512, cpuCores: 1, pidsMax: 512 },
