@@ -148,17 +148,19 @@ export class BwrapRuntime implements Runtime {
     const live = this.live.get(instanceId);
     if (live) live.stopping = true;
     let failure: unknown;
+    let dying = false;
     if (live) {
       // SIGKILL to the namespace's init ends every process in it at once, with no freezer
       // round trip; the cgroup sweep below catches the host-side launchers.
       try {
         process.kill(live.initPid, 'SIGKILL');
+        dying = true;
       } catch {
         // already gone
       }
     }
     try {
-      await this.cgroups.destroyInstanceGroup(instanceId);
+      await this.cgroups.destroyInstanceGroup(instanceId, { dying });
     } catch (err) {
       // Still release the mount and the init below; the caller hears of the failure after.
       failure = err;
