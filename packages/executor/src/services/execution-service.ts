@@ -106,10 +106,13 @@ export class ExecutionService {
     const encoders = { stdout: new OutputEncoder(), stderr: new OutputEncoder() };
     const onOutput = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
       record[stream === 'stdout' ? 'stdoutBytes' : 'stderrBytes'] += chunk.length;
-      if (run.keptBytes + chunk.length > config.maxOutputBytes) {
+      const room = config.maxOutputBytes - run.keptBytes;
+      if (chunk.length > room) {
         if (!record.outputTruncated) logger.warn({ execution: id, cap: config.maxOutputBytes }, 'output cap reached; discarding the rest');
         record.outputTruncated = true;
-        return;
+        // Keep what fits; the encoder holds back a character cut at the edge.
+        if (room <= 0) return;
+        chunk = chunk.subarray(0, room);
       }
       run.keptBytes += chunk.length;
       run[stream].push(chunk);
