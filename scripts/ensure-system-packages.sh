@@ -13,6 +13,12 @@ if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   command -v curl >/dev/null 2>&1 || need="$need curl"
   command -v ps >/dev/null 2>&1 || need="$need procps"
 fi
+# npm ci builds better-sqlite3 from source when no prebuilt binary can be fetched.
+if [ "${FAAS_WITH_BUILD_TOOLS:-0}" = 1 ]; then
+  command -v g++ >/dev/null 2>&1 || need="$need g++"
+  command -v make >/dev/null 2>&1 || need="$need make"
+  command -v python3 >/dev/null 2>&1 || need="$need python3"
+fi
 need=$(printf '%s\n' $need | sort -u | tr '\n' ' ')
 if [ -z "${need# }" ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

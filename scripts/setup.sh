@@ -2,5 +2,5 @@
 # One-time set-up of a fresh clone: system packages (as root), then the npm dependencies.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/ensure-system-packages.sh
+FAAS_WITH_BUILD_TOOLS=1 sh scripts/ensure-system-packages.sh
 npm ci
