@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ExecutionEvent, OutputEvent, ProgressEvent } from '@faas/protocol';
+import { until } from './fixtures/wait.ts';
 import { startTestServer, type TestServer } from './fixtures/test-server.ts';
 
 /** End-to-end: executions over HTTP against a real server running bwrap sandboxes. */
@@ -44,16 +45,6 @@ function assertErrorBody(res: { status: number; body: any; text: string }, statu
   assert.equal(res.body.error.code, code);
   assert.equal(typeof res.body.error.message, 'string');
   return res.body.error.details ?? {};
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const uniqueId = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;

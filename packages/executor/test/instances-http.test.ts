@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { defaultConfig } from '../src/config.ts';
+import { until } from './fixtures/wait.ts';
 import { startTestServer, type TestServer } from './fixtures/test-server.ts';
 
 /** End-to-end: instance lifecycle, execs in a long-lived instance, timeouts and the kill API. */
@@ -43,16 +44,6 @@ async function execBackground(instanceId: string, body: Record<string, unknown>)
   const res = await server.request('POST', `/api/v1/instances/${instanceId}/exec`, { ...body, background: true });
   assert.equal(res.status, 202, res.text);
   return res.body.id;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const finishedExecution = (id: string) =>

@@ -1,28 +1,19 @@
 import { createHash } from 'node:crypto';
 import { FaasError, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
-import type { Logger } from 'pino';
-import type { ExecutorConfig } from '../config.ts';
 import { SANDBOX_HOME, SANDBOX_USER, WORKSPACE } from '../runtime/bwrap/host-environment.ts';
-import type { ProcessExit, Runtime, RuntimeProcess } from '../runtime/types.ts';
-import type { ExecutionRecord, InstanceRecord, Store } from '../store/types.ts';
-import type { Clock } from '../util/clock.ts';
+import type { ProcessExit, RuntimeProcess } from '../runtime/types.ts';
+import type { ExecutionRecord, InstanceRecord } from '../store/types.ts';
 import { checkEnvVars } from '../util/env-vars.ts';
 import { newId } from '../util/ids.ts';
 import { checkWorkingDir, toArgv } from './command-line.ts';
 import { streamEvents } from './event-stream.ts';
 import { ExecutionLogWriter, logPath, readLog, readLogSync } from './execution-log.ts';
-import type { Metrics } from './metrics.ts';
+import type { ServiceDeps } from './service-deps.ts';
 import { OutputEncoder } from './output-encoder.ts';
 import { parseProgressLine } from './progress.ts';
 
-export interface ExecutionServiceDeps {
-  store: Store;
-  runtime: Runtime;
-  config: ExecutorConfig;
-  clock: Clock;
-  logger: Logger;
-  metrics: Metrics;
-}
+/** @see ServiceDeps */
+export type ExecutionServiceDeps = ServiceDeps;
 
 /** A finished or running execution with its output, as the API shows it. */
 export interface ExecutionView {

@@ -1,22 +1,12 @@
 import { FaasError, type CreateInstanceRequest, type Limits } from '@faas/protocol';
-import type { Logger } from 'pino';
-import type { ExecutorConfig } from '../config.ts';
-import type { Runtime } from '../runtime/types.ts';
-import type { InstanceLimits, InstanceRecord, Store } from '../store/types.ts';
-import type { Clock } from '../util/clock.ts';
+import type { InstanceLimits, InstanceRecord } from '../store/types.ts';
 import { checkEnvVars } from '../util/env-vars.ts';
 import { newId } from '../util/ids.ts';
 import { Mutex } from '../util/mutex.ts';
-import type { Metrics } from './metrics.ts';
+import type { ServiceDeps } from './service-deps.ts';
 
-export interface InstanceServiceDeps {
-  store: Store;
-  runtime: Runtime;
-  config: ExecutorConfig;
-  clock: Clock;
-  logger: Logger;
-  metrics: Metrics;
-}
+/** @see ServiceDeps */
+export type InstanceServiceDeps = ServiceDeps;
 
 /** Hooks other services register to hear of instances ending (to settle their executions). */
 export type InstanceEndListener = (instanceId: string, reason: string) => Promise<void> | void;
