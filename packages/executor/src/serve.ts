@@ -9,6 +9,7 @@ import { detectCgroupLayout } from './runtime/cgroups/layout.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/types.ts';
 import { systemClock } from './util/clock.ts';
+import { DataDirLock } from './util/data-dir-lock.ts';
 
 export interface ServeOptions {
   /** @default "127.0.0.1" */
@@ -54,6 +55,7 @@ export async function createExecutor(options: ServeOptions = {}): Promise<Execut
     ...(options.logLevel !== undefined && { logLevel: options.logLevel }),
   });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = DataDirLock.acquire(config.dataDir);
   const { apiKey, generated } = resolveApiKey(config.dataDir, options.apiKey ?? process.env.FAAS_API_KEY);
   const logger = pino({ level: config.logLevel });
   const runtime = new BwrapRuntime({
@@ -68,7 +70,17 @@ export async function createExecutor(options: ServeOptions = {}): Promise<Execut
   const store = await openSqliteStore({ path: dbPath });
   // Records name commands and environment variable names: not for other local users.
   for (const file of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) if (existsSync(file)) chmodSync(file, 0o600);
-  const app = await build({ store, runtime, apiKey, logger, clock: systemClock }, config);
+  let app: App;
+  try {
+    app = await build({ store, runtime, apiKey, logger, clock: systemClock }, config);
+  } catch (err) {
+    await store.close();
+    lock.release();
+    throw err;
+  }
+  const close = app.close.bind(app);
+  // The lock goes last, once everything of this server is stopped.
+  app.close = () => close().finally(() => lock.release());
   return { app, config, apiKey, apiKeyGenerated: generated, runtime, store };
 }
 

@@ -90,3 +90,25 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+describe('one server per data dir', () => {
+  it('refuses to start a second server on a data dir in use, and starts once the first is gone', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'faas-lock-'));
+    try {
+      const first = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' });
+      await assert.rejects(serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' }), (err: { code?: string; message?: string }) => {
+        assert.equal(err.code, 'RUNTIME_ERROR');
+        assert.match(err.message ?? '', new RegExp(`in use by another faas server \\(pid ${process.pid}\\)`));
+        return true;
+      });
+      // The first one is untouched by the attempt.
+      const health = await fetch(`${first.url}/health`);
+      assert.equal(health.status, 200);
+      await first.close();
+      const second = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' });
+      await second.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
