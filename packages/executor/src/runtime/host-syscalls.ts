@@ -11,6 +11,7 @@ const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 const prctlFn = libc.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
 const strerrorFn = libc.func('const char *strerror(int errnum)');
 
+
 const MS_REMOUNT = 32;
 const MNT_DETACH = 2;
 const UMOUNT_NOFOLLOW = 8;
@@ -55,3 +56,4 @@ export function setNoNewPrivs(): void {
 export function remount(target: string, options: string): void {
   if (mountFn(null, target, null, MS_REMOUNT, options) !== 0) throw new SyscallError('mount', koffi.errno(), `remount ${target} with ${options}`);
 }
+

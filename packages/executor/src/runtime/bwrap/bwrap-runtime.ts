@@ -269,6 +269,10 @@ export class BwrapRuntime implements Runtime {
     this.cgroups.movePids(spec.id, INIT_GROUP, [bwrap.pid, initPid]);
     this.cgroups.movePids(spec.id, INIT_GROUP, childrenOf(initPid));
     await ready;
+    // Both reports are in: their pipes need no descriptor for the life of the instance (only
+    // stderr stays open, to say why the init died if it does).
+    bwrap.stdio[3]?.destroy();
+    bwrap.stdio[5]?.destroy();
     const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
     void bwrap.exited.then(({ exitCode: code, signal }) => {
       if (live.stopping) return;
