@@ -1,0 +1,2 @@
+export { SnapshotHasher, FileHasher, TREE_PREFIX, ENV_PREFIX, SNAPSHOT_PREFIX, TYPE_TAG, type SnapshotHashes } from './snapshot-hasher.ts';
+export { dir, file, symlink, entriesOf, SYMLINK_MODE, type EntryName, type FileEntry, type SymlinkEntry, type DirEntry, type DirEntries, type FsEntry } from './tree.ts';
