@@ -51,6 +51,12 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** An unexpected server fault; the message says what, the logs say more. */
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** No blob in the content-addressed store has this hash. */
+  BLOB_NOT_FOUND: 'BLOB_NOT_FOUND',
+  /** A blob hash is not a SHA-256 written as 64 lowercase hex characters. */
+  INVALID_HASH: 'INVALID_HASH',
+  /** Content written to the blob store did not hash to the hash its writer said it would. */
+  BLOB_HASH_MISMATCH: 'BLOB_HASH_MISMATCH',
   /** The client could not reach the server or the connection broke (SDK side only). */
   CONNECTION_FAILED: 'CONNECTION_FAILED',
   /** The client gave up waiting for the server (SDK side only). */

@@ -159,6 +159,17 @@ export class CgroupDriver {
    * that none can escape by forking: v2 uses cgroup.kill, v1 freezes, kills, thaws.
    */
   async kill(instanceId: string, group?: string): Promise<number> {
+    try {
+      return await this.killGroup(instanceId, group);
+    } catch (err) {
+      // The group went away meanwhile (its last process exited and it was removed): nothing
+      // is left to kill.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+  }
+
+  private async killGroup(instanceId: string, group?: string): Promise<number> {
     const h = this.layout.tracking;
     const dir = this.path(h, instanceId, group);
     if (!existsSync(dir)) return 0;
