@@ -8,6 +8,7 @@ import { detectCgroupLayout } from '../packages/executor/src/runtime/cgroups/lay
 import { coldStart } from './cold-start.ts';
 import { httpExecute } from './http-execute.ts';
 import { mainThread } from './main-thread.ts';
+import { snapshotHash } from './snapshot-hash.ts';
 import { throughput } from './throughput.ts';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
@@ -15,9 +16,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   'http-execute': httpExecute,
   throughput,
   'main-thread': mainThread,
+  'snapshot-hash': snapshotHash,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {
