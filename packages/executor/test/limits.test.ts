@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { detectCgroupLayout } from '../src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor } from '../src/serve.ts';
+import { waitFor } from './fixtures/wait.ts';
 import { startTestServer, type TestServer } from './fixtures/test-server.ts';
 
 /** Resource limits (pids, memory, CPU, time) and the clean-up of what an instance leaves on the host. */
@@ -116,15 +117,6 @@ async function survivorsOfUid(uid: number): Promise<Array<{ pid: number; stat: s
 
 /** Host uid of an instance: the owner of its workspace dir in its upper layer. */
 const hostUidOf = (id: string) => statSync(join(server.dataDir, 'instances', id, 'upper', 'workspace')).uid;
-
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > until) return false;
-    await sleep(50);
-  }
-}
 
 /** Polls /health until `stop` resolves; returns the slowest answer in ms. */
 async function probeHealth(stop: Promise<unknown>): Promise<{ slowestMs: number; answers: number }> {

@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { detectCgroupLayout } from '../src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor } from '../src/serve.ts';
 import { startServerProcess, type ServerProcess } from './fixtures/test-server.ts';
+import { waitFor } from './fixtures/wait.ts';
 
 /**
  * The server as a child process: killed with SIGKILL mid-execution, then started again on the
@@ -89,15 +89,6 @@ function processesInPidNamespace(nsLink: string, uid: number): number[] {
     }
   }
   return pids;
-}
-
-async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > until) return false;
-    await sleep(50);
-  }
 }
 
 /**
