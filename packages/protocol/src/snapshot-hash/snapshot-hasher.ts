@@ -6,20 +6,14 @@
  * the `@faas/protocol/snapshot-hash` subpath and never from the package root.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { FaasError } from '../errors/index.ts';
-import { SYMLINK_MODE, entriesOf, type DirEntry, type EntryName, type FsEntry } from './tree.ts';
+import { ENV_PREFIX, MAX_U32, SNAPSHOT_PREFIX, TREE_PREFIX, TYPE_TAG, bytesOf, checkHash, checkMode, invalid, joinPath, showPath, u32, utf8 } from './encoding.ts';
+import { checkName, checkTarget, encodeSortedEntries, sortByName } from './tree-node.ts';
+import { SYMLINK_MODE, entriesOf, type DirEntry, type FsEntry } from './tree.ts';
 
-export const TREE_PREFIX = Buffer.from('faas/tree/v1\0', 'ascii');
-export const ENV_PREFIX = Buffer.from('faas/env/v1\0', 'ascii');
-export const SNAPSHOT_PREFIX = Buffer.from('faas/snapshot/v1\0', 'ascii');
+export { TREE_PREFIX, ENV_PREFIX, SNAPSHOT_PREFIX, TYPE_TAG };
 
-export const TYPE_TAG = { file: 0x01, dir: 0x02, symlink: 0x03 } as const;
 const ABSENT = 0x00;
 const PRESENT = 0x01;
-
-const HEX64 = /^[0-9a-f]{64}$/;
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-const MAX_U32 = 0xffff_ffff;
 
 export interface SnapshotHashes {
   /** The snapshot's own hash: what identifies it. */
@@ -30,33 +24,30 @@ export interface SnapshotHashes {
   readonly parentHash: string | null;
 }
 
-function invalid(message: string, details: Record<string, unknown> = {}): FaasError {
-  return new FaasError('VALIDATION_FAILED', `snapshot hash: ${message}`, details);
+/**
+ * Called by `hashTree` once per directory occurrence, children before their parent and the
+ * root last. `encoding` is the directory's tree node (see `encodeTreeNode`), a fresh buffer the
+ * callee may keep; `hash` is SHA-256(encoding) in hex, its blob name; `path` is the directory's
+ * path from the root ('' for the root), names decoded as UTF-8, for display only. A subtree
+ * reachable twice is visited twice with the same hash and encoding.
+ */
+export type TreeNodeVisitor = (hash: string, encoding: Buffer, path: string) => void;
+
+export interface HashTreeOptions {
+  readonly onNode?: TreeNodeVisitor;
 }
 
-function checkHash(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !HEX64.test(value)) {
-    throw invalid(`${what} must be 64 lowercase hex characters (SHA-256), got ${JSON.stringify(value)}`, { field: what });
-  }
-  return value;
+/** A directory entry on its way to the encoder: the wire fields are filled in after sorting. */
+interface Item {
+  readonly name: Buffer;
+  readonly entry: FsEntry;
+  tag: number;
+  mode: number;
+  size: number;
+  payload: Buffer | string;
 }
 
-function utf8(value: string, what: string): Buffer {
-  if (LONE_SURROGATE.test(value)) throw invalid(`${what} contains a lone UTF-16 surrogate and has no UTF-8 encoding`, { field: what });
-  return Buffer.from(value, 'utf8');
-}
-
-function bytesOf(value: unknown, what: string): Buffer {
-  if (typeof value === 'string') return utf8(value, what);
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  throw invalid(`${what} must be a string or bytes`, { field: what });
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(n);
-  return b;
-}
+const NO_PAYLOAD = Buffer.alloc(0);
 
 function lengthPrefixed(hash: Hash, bytes: Buffer, what: string): void {
   if (bytes.length > MAX_U32) throw invalid(`${what} is longer than 2^32-1 bytes`, { field: what });
@@ -67,18 +58,6 @@ function lengthPrefixed(hash: Hash, bytes: Buffer, what: string): void {
 function optionalHash(value: string | null, what: string): Buffer {
   if (value === null) return Buffer.from([ABSENT]);
   return Buffer.concat([Buffer.from([PRESENT]), Buffer.from(checkHash(value, what), 'hex')]);
-}
-
-/** For messages: a path shown as JSON, so newlines and odd bytes stay visible. */
-function showPath(parent: string, name: Buffer): string {
-  return JSON.stringify(parent === '' ? name.toString('utf8') : `${parent}/${name.toString('utf8')}`);
-}
-
-function checkMode(mode: unknown, where: string): number {
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw invalid(`mode of ${where} must be an integer in 0..0o7777 (permission bits only), got ${String(mode)}`, { path: where });
-  }
-  return mode;
 }
 
 /** Streaming SHA-256 of a file's raw content; equal to `SnapshotHasher.hashFile` of the whole. */
@@ -117,11 +96,17 @@ export class SnapshotHasher {
     return new FileHasher();
   }
 
-  /** The filesystem hash of a root directory (the root's own mode is not part of it). */
-  hashTree(root: FsEntry): string {
+  /**
+   * The filesystem hash of a root directory (the root's own mode is not part of it). With
+   * `onNode`, also hands over every directory's encoding (its tree node) and hash, children
+   * before parents and the root last, so a caller can store the whole tree as node blobs.
+   */
+  hashTree(root: FsEntry, options?: HashTreeOptions): string {
     if (root === null || typeof root !== 'object' || root.type !== 'dir') throw invalid('the filesystem root must be a dir entry');
     checkMode(root.mode, '"" (root)');
-    return this.#treeDigest(root, '', new Set()).toString('hex');
+    const onNode = options?.onNode;
+    if (onNode !== undefined && typeof onNode !== 'function') throw invalid('onNode must be a function');
+    return this.#treeDigest(root, '', new Set(), onNode).toString('hex');
   }
 
   /** The environment hash. Names: non-empty, no '=' or NUL. Values: no NUL. */
@@ -169,82 +154,52 @@ export class SnapshotHasher {
     return { contentHash, fsHash, envHash, memoryHash: memory, parentHash: parent };
   }
 
-  #treeDigest(d: DirEntry, path: string, open: Set<DirEntry>): Buffer {
+  #treeDigest(d: DirEntry, path: string, open: Set<DirEntry>, onNode: TreeNodeVisitor | undefined): Buffer {
     if (open.has(d)) throw invalid(`directory ${JSON.stringify(path)} contains itself`, { path });
     open.add(d);
-    const items: { name: Buffer; entry: FsEntry }[] = [];
-    for (const [rawName, entry] of entriesOf(d)) items.push({ name: this.#name(rawName, path), entry });
-    items.sort((a, b) => Buffer.compare(a.name, b.name));
+    const items: Item[] = [];
+    for (const [rawName, entry] of entriesOf(d)) {
+      const name = checkName(bytesOf(rawName, `entry name in ${JSON.stringify(path)}`), path);
+      items.push({ name, entry, tag: 0, mode: 0, size: 0, payload: NO_PAYLOAD });
+    }
+    sortByName(items, path);
 
-    const hash = createHash('sha256').update(TREE_PREFIX).update(u32(items.length));
-    let previous: Buffer | null = null;
-    for (const { name, entry } of items) {
-      if (previous !== null && previous.equals(name)) throw invalid(`duplicate entry name ${showPath(path, name)}`, { path: showPath(path, name) });
-      previous = name;
+    for (const item of items) {
+      const { name, entry } = item;
       const where = showPath(path, name);
       if (entry === null || typeof entry !== 'object') throw invalid(`entry ${where} must be an object`, { path: where });
-
-      let tag: number;
-      let mode: number;
-      let size: number;
-      let payload: Buffer;
       switch (entry.type) {
         case 'file':
-          tag = TYPE_TAG.file;
-          mode = checkMode(entry.mode, where);
+          item.tag = TYPE_TAG.file;
+          item.mode = checkMode(entry.mode, where);
           if (typeof entry.size !== 'number' || !Number.isSafeInteger(entry.size) || entry.size < 0) {
             throw invalid(`size of ${where} must be a non-negative safe integer, got ${String(entry.size)}`, { path: where });
           }
-          size = entry.size;
-          payload = Buffer.from(checkHash(entry.contentHash, `content hash of ${where}`), 'hex');
+          item.size = entry.size;
+          item.payload = checkHash(entry.contentHash, `content hash of ${where}`);
           break;
-        case 'dir': {
-          tag = TYPE_TAG.dir;
-          mode = checkMode(entry.mode, where);
-          size = 0;
-          const childPath = path === '' ? name.toString('utf8') : `${path}/${name.toString('utf8')}`;
-          payload = this.#treeDigest(entry, childPath, open);
+        case 'dir':
+          item.tag = TYPE_TAG.dir;
+          item.mode = checkMode(entry.mode, where);
+          item.payload = this.#treeDigest(entry, joinPath(path, name), open, onNode);
           break;
-        }
         case 'symlink': {
-          tag = TYPE_TAG.symlink;
+          item.tag = TYPE_TAG.symlink;
           if (entry.mode !== undefined) checkMode(entry.mode, where);
-          mode = SYMLINK_MODE;
-          const target = bytesOf(entry.target, `symlink target of ${where}`);
-          if (target.length === 0) throw invalid(`symlink target of ${where} must not be empty`, { path: where });
-          if (target.includes(0)) throw invalid(`symlink target of ${where} must not contain NUL`, { path: where });
-          if (target.length > MAX_U32) throw invalid(`symlink target of ${where} is longer than 2^32-1 bytes`, { path: where });
-          size = target.length;
-          payload = Buffer.concat([u32(target.length), target]);
+          item.mode = SYMLINK_MODE;
+          const target = checkTarget(bytesOf(entry.target, `symlink target of ${where}`), where);
+          item.size = target.length;
+          item.payload = target;
           break;
         }
         default:
           throw invalid(`entry ${where} has unknown type ${JSON.stringify((entry as { type?: unknown }).type)}`, { path: where });
       }
-      const head = Buffer.allocUnsafe(4 + name.length + 1 + 4 + 8);
-      head.writeUInt32BE(name.length, 0);
-      name.copy(head, 4);
-      const at = 4 + name.length;
-      head.writeUInt8(tag, at);
-      head.writeUInt32BE(mode, at + 1);
-      head.writeBigUInt64BE(BigInt(size), at + 5);
-      hash.update(head);
-      hash.update(payload);
     }
     open.delete(d);
-    return hash.digest();
-  }
-
-  #name(raw: EntryName, parent: string): Buffer {
-    const name = bytesOf(raw, `entry name in ${JSON.stringify(parent)}`);
-    const where = showPath(parent, name);
-    if (name.length === 0) throw invalid(`entry name in ${JSON.stringify(parent)} must not be empty`, { path: parent });
-    if (name.includes(0x2f)) throw invalid(`entry name ${where} must not contain '/'`, { path: where });
-    if (name.includes(0)) throw invalid(`entry name ${where} must not contain NUL`, { path: where });
-    if ((name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) {
-      throw invalid(`entry name ${where} must not be '.' or '..'`, { path: where });
-    }
-    if (name.length > MAX_U32) throw invalid(`entry name ${where} is longer than 2^32-1 bytes`, { path: where });
-    return name;
+    const encoding = encodeSortedEntries(items);
+    const digest = createHash('sha256').update(encoding).digest();
+    onNode?.(digest.toString('hex'), encoding, path);
+    return digest;
   }
 }
