@@ -57,3 +57,114 @@ export function remount(target: string, options: string): void {
   if (mountFn(null, target, null, MS_REMOUNT, options) !== 0) throw new SyscallError('mount', koffi.errno(), `remount ${target} with ${options}`);
 }
 
+
+/*
+ * New mount API (Linux 5.12+), used to give a tree an idmapped view. glibc 2.36 has no wrappers
+ * for these, so they go through syscall(2); the numbers are x86_64's (the only host arch).
+ */
+const syscallFn = libc.func('long syscall(long nr, ...)');
+const SYS_OPEN_TREE = 428;
+const SYS_MOVE_MOUNT = 429;
+const SYS_MOUNT_SETATTR = 442;
+
+const AT_FDCWD = -100;
+const AT_EMPTY_PATH = 0x1000;
+const AT_RECURSIVE = 0x8000;
+const O_CLOEXEC = 0o2000000;
+const OPEN_TREE_CLONE = 1;
+const MOVE_MOUNT_F_EMPTY_PATH = 4;
+export const MOUNT_ATTR_RDONLY = 0x1;
+export const MOUNT_ATTR_IDMAP = 0x0010_0000;
+/** sizeof(struct mount_attr), version 0: { u64 attr_set, attr_clr, propagation, userns_fd }. */
+const MOUNT_ATTR_SIZE_VER0 = 32;
+
+/**
+ * open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC): a detached copy of the mount
+ * at `path` (with `recursive`, of its submounts too), returned as an fd. It is attached nowhere,
+ * so its attributes (e.g. an idmap, which only a not-yet-attached mount may get) can still be set.
+ */
+export function openTreeClone(path: string, recursive = false): number {
+  const flags = OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0);
+  const fd = Number(syscallFn(SYS_OPEN_TREE, 'int', AT_FDCWD, 'const char *', path, 'unsigned int', flags));
+  if (fd < 0) throw new SyscallError('open_tree', koffi.errno(), path);
+  return fd;
+}
+
+export interface MountAttr {
+  set: number;
+  clear?: number;
+  /** A user-namespace fd; required with MOUNT_ATTR_IDMAP (its uid/gid maps become the mount's). */
+  usernsFd?: number;
+}
+
+/** mount_setattr on the mount behind `fd` itself (AT_EMPTY_PATH). */
+export function mountSetattr(fd: number, attr: MountAttr, recursive = false): void {
+  const buf = Buffer.alloc(MOUNT_ATTR_SIZE_VER0);
+  buf.writeBigUInt64LE(BigInt(attr.set), 0);
+  buf.writeBigUInt64LE(BigInt(attr.clear ?? 0), 8);
+  buf.writeBigUInt64LE(0n, 16); // propagation: unchanged
+  buf.writeBigUInt64LE(BigInt(attr.usernsFd ?? 0), 24);
+  const flags = AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0);
+  const rc = Number(syscallFn(SYS_MOUNT_SETATTR, 'int', fd, 'const char *', '', 'unsigned int', flags, 'void *', buf, 'size_t', MOUNT_ATTR_SIZE_VER0));
+  if (rc !== 0) throw new SyscallError('mount_setattr', koffi.errno(), `fd ${fd}`);
+}
+
+/** move_mount of the (detached) mount behind `fd` onto `target`, attaching it there. */
+export function moveMountTo(fd: number, target: string): void {
+  const rc = Number(syscallFn(SYS_MOVE_MOUNT, 'int', fd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH));
+  if (rc !== 0) throw new SyscallError('move_mount', koffi.errno(), `onto ${target}`);
+}
+
+/*
+ * Spawning without child_process: libuv fork()s the whole server (~2 ms at its size), glibc's
+ * posix_spawn uses clone(CLONE_VM | CLONE_VFORK) (~0.1 ms). libuv only ever waits for pids it
+ * started itself, so a child started here must be reaped with reapChild.
+ */
+const posixSpawnpFn = libc.func('int posix_spawnp(_Out_ int *pid, const char *file, void *file_actions, void *attrp, const char **argv, const char **envp)');
+const killFn = libc.func('int kill(int pid, int sig)');
+const waitpidFn = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+
+/**
+ * Starts `argv` (looked up in PATH) with an empty environment, inheriting the server's stdio
+ * (its other fds are all close-on-exec) and returns its pid. The caller must reapChild it.
+ */
+export function spawnRaw(argv: readonly [string, ...string[]]): number {
+  const pid: [number] = [0];
+  const err = posixSpawnpFn(pid, argv[0], null, null, [...argv, null], [null]) as number;
+  // posix_spawn returns the error number rather than setting errno.
+  if (err !== 0) throw new SyscallError('posix_spawnp', err, argv.join(' '));
+  return pid[0];
+}
+
+/** SIGKILLs a child started by spawnRaw and waits for it, so it leaves no zombie. */
+export function killAndReap(pid: number): void {
+  if (killFn(pid, 9 /* SIGKILL */) !== 0) {
+    const errno = koffi.errno();
+    if (errno !== 3 /* ESRCH: already gone, still to be reaped */) throw new SyscallError('kill', errno, `pid ${pid}`);
+  }
+  for (;;) {
+    if (waitpidFn(pid, [0], 0) === pid) return;
+    const errno = koffi.errno();
+    if (errno !== 4 /* EINTR */) throw new SyscallError('waitpid', errno, `pid ${pid}`);
+  }
+}
+
+/*
+ * syncfs(2): writes back every dirty page and inode of the filesystem holding `fd` and commits
+ * its journal in one call. The blob store's batch commit makes thousands of files durable with
+ * it instead of an fsync each (10,000 1 KiB files here: ~90 ms against ~1.1 s for parallel
+ * fsyncs). Since Linux 5.8 it reports writeback errors of that filesystem.
+ */
+const syncfsFn = libc.func('int syncfs(int fd)');
+
+/** syncfs on koffi's worker thread: it can take long when much is dirty, so it must not block the event loop. */
+export function syncfs(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    syncfsFn.async(fd, (err: unknown, rc: number) => {
+      // koffi restores the call's errno for the callback.
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else if (rc !== 0) reject(new SyscallError('syncfs', koffi.errno(), `fd ${fd}`));
+      else resolve();
+    });
+  });
+}

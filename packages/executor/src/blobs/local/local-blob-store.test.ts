@@ -126,8 +126,118 @@ describe('LocalBlobStore specifics', () => {
     const a = await freshStore();
     const b = await freshStore();
     await assert.rejects(b.put(Buffer.from('x'), { lease: a.lease() }), TypeError);
+    assert.throws(() => b.batch({ lease: a.lease() }), TypeError);
   });
 });
+
+describe('LocalBlobStore batches', () => {
+  const tempFiles = (store: LocalBlobStore) => readdir(join(store.root, 'tmp'));
+
+  it('a batch keeps one read-only temp file per new blob until commit links them and removes the temps', async () => {
+    const store = await freshStore();
+    const lease = store.lease();
+    const batch = store.batch({ lease });
+    const small = randomBytes(1000);
+    const large = randomBytes(1024 * 1024);
+    await batch.put(small);
+    await batch.put(large);
+    await batch.put(Buffer.from(small)); // duplicates write no further temp file
+    await batch.put((async function* () { yield large.subarray(0, 600_000); yield large.subarray(600_000); })());
+    const temps = await tempFiles(store);
+    assert.equal(temps.length, 2);
+    for (const name of temps) {
+      assert.match(name, /^[0-9a-f]{32}\.tmp$/);
+      assert.equal((await stat(join(store.root, 'tmp', name))).mode & 0o777, 0o444);
+    }
+    assert.deepEqual(await readdir(store.root), ['tmp'], 'nothing published before commit');
+    assert.deepEqual(await batch.commit(), { created: 2, createdBytes: small.length + large.length });
+    assert.deepEqual(await tempFiles(store), []);
+    for (const content of [small, large]) {
+      const st = await stat(store.pathOf(sha256(content)));
+      assert.equal(st.mode & 0o777, 0o444);
+      assert.equal(st.nlink, 1, 'the temp name is gone');
+    }
+    lease.release();
+  });
+
+  it('commit syncs the filesystem once before any blob is visible and once after publishing', async () => {
+    const store = await freshStore();
+    const lease = store.lease();
+    const batch = store.batch({ lease });
+    const hashes: string[] = [];
+    for (let i = 0; i < 300; i++) hashes.push((await batch.put(randomBytes(100))).hash);
+    const visibleAtSync: number[] = [];
+    const sync = store.syncFilesystem.bind(store);
+    store.syncFilesystem = async () => {
+      let visible = 0;
+      for (const hash of hashes) if (await store.has(hash)) visible++;
+      visibleAtSync.push(visible);
+      await sync();
+    };
+    assert.deepEqual(await batch.commit(), { created: 300, createdBytes: 30_000 });
+    assert.deepEqual(visibleAtSync, [0, 300]);
+    lease.release();
+  });
+
+  it('after a failed commit nothing unsynced is visible, and abort removes the temps', async () => {
+    const store = await freshStore();
+    const lease = store.lease();
+    const batch = store.batch({ lease });
+    const { hash } = await batch.put(randomBytes(100));
+    store.syncFilesystem = () => Promise.reject(new Error('EIO'));
+    await assert.rejects(batch.commit(), /EIO/);
+    assert.equal(await store.has(hash), false);
+    await assert.rejects(batch.put(randomBytes(10)), /failed/);
+    await batch.abort();
+    await batch.abort();
+    assert.deepEqual(await tempFiles(store), []);
+    lease.release();
+  });
+
+  it('an abort while a put is still streaming: the put rejects and removes its own temp file', async () => {
+    const store = await freshStore();
+    const lease = store.lease();
+    const batch = store.batch({ lease });
+    let resume!: () => void;
+    let started!: () => void;
+    const wasStarted = new Promise<void>((resolve) => (started = resolve));
+    const put = batch.put(
+      (async function* () {
+        yield randomBytes(512 * 1024);
+        started();
+        await new Promise<void>((resolve) => (resume = resolve));
+        yield randomBytes(512 * 1024);
+      })(),
+    );
+    await wasStarted;
+    await batch.abort();
+    resume();
+    await assert.rejects(put, /aborted/);
+    assert.deepEqual(await tempFiles(store), []);
+    assert.deepEqual(await readdir(store.root), ['tmp']);
+    lease.release();
+  });
+
+  it('after a crash mid-batch, the restarted store removes the leftovers and verifies clean', async () => {
+    const crashed = await freshStore();
+    await crashed.put(randomBytes(10));
+    const batch = crashed.batch({ lease: crashed.lease() });
+    const pending = await batch.put(randomBytes(1000));
+    await batch.put(randomBytes(1024 * 1024));
+    await leaveTemp(crashed); // a plain put that died mid-write
+    // "Restart": a new store object on the same directory; the old one's batch is never finished.
+    const restarted = await openLocalBlobStore({ root: crashed.root });
+    assert.equal((await restarted.verify()).strays.length, 3);
+    assert.equal(await restarted.has(pending.hash), false);
+    assert.equal(await restarted.removeLeftovers(), 3);
+    assert.deepEqual(await restarted.verify(), { checked: 1, corrupt: [], strays: [] });
+    assert.deepEqual(await tempFiles(restarted), []);
+  });
+});
+
+function sha256(content: Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
+}
 
 async function collectList(store: BlobStore) {
   const out = [];
