@@ -13,6 +13,13 @@ import { instanceRoutes } from './routes/instance-routes.ts';
 import type { RouteServices } from './routes/route-context.ts';
 import { streamRoutes } from './routes/stream-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
+import { snapshotRoutes } from './routes/snapshot-routes.ts';
+import { join } from 'node:path';
+import type { BlobStore } from './blobs/types.ts';
+import { openLocalBlobStore } from './blobs/local/local-blob-store.ts';
+import { TreeMaterializer } from './snapshots/tree-materializer.ts';
+import { TreeReader } from './snapshots/tree-store.ts';
+import { SnapshotService } from './services/snapshot-service.ts';
 import type { Runtime } from './runtime/types.ts';
 import { ExecuteService } from './services/execute-service.ts';
 import { ExecutionService } from './services/execution-service.ts';
@@ -26,6 +33,8 @@ import { VERSION } from './version.ts';
 export interface Dependencies {
   store: Store;
   runtime: Runtime;
+  /** Content-addressed store of snapshot contents. @default a LocalBlobStore in `<dataDir>/blobs` */
+  blobs?: BlobStore;
   apiKey: string;
   clock?: Clock;
   logger?: Logger;
@@ -51,13 +60,19 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const executions = new ExecutionService(common);
   const execute = new ExecuteService({ store: deps.store, instances, executions, clock, logger, metrics });
   instances.onInstanceEnd((id) => executions.markInstanceEnding(id));
+  const blobs = deps.blobs ?? (await openLocalBlobStore({ root: join(config.dataDir, 'blobs') }));
+  const reader = new TreeReader(blobs);
+  const trees = new TreeMaterializer({ dir: join(config.dataDir, 'snapshots', 'trees'), blobs, reader });
+  const snapshots = new SnapshotService({ store: deps.store, runtime: deps.runtime, blobs, reader, trees, instances, clock, logger, metrics });
 
   await deps.runtime.checkHost();
   const interrupted = await executions.recover();
   await instances.recover((id) => executions.isEphemeralInstance(id));
   if (interrupted > 0) logger.warn({ interrupted }, 'executions interrupted by the previous shutdown');
+  const leftovers = await snapshots.recover();
+  if (leftovers.blobLeftovers + leftovers.treeLeftovers > 0) logger.warn(leftovers, 'removed what interrupted snapshots and restores left behind');
 
-  const services: RouteServices = { instances, executions, execute, metrics, runtime: deps.runtime, clock, version: VERSION };
+  const services: RouteServices = { instances, executions, execute, snapshots, metrics, runtime: deps.runtime, clock, version: VERSION };
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger.child(
       {},
@@ -114,6 +129,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(instanceRoutes(services));
   await fastify.register(executionRoutes(services));
   await fastify.register(streamRoutes(services));
+  await fastify.register(snapshotRoutes(services));
 
   let closed: Promise<void> | undefined;
   return {

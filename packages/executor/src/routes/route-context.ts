@@ -4,6 +4,7 @@ import type { ExecuteService } from '../services/execute-service.ts';
 import type { ExecutionService } from '../services/execution-service.ts';
 import type { InstanceService } from '../services/instance-service.ts';
 import type { Metrics } from '../services/metrics.ts';
+import type { SnapshotService } from '../services/snapshot-service.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -12,6 +13,7 @@ export interface RouteServices {
   instances: InstanceService;
   executions: ExecutionService;
   execute: ExecuteService;
+  snapshots: SnapshotService;
   metrics: Metrics;
   runtime: Pick<Runtime, 'name' | 'capabilities'>;
   clock: Clock;

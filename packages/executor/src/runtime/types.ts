@@ -30,6 +30,20 @@ export interface Runtime {
   exec(instanceId: string, spec: ProcessSpec): Promise<RuntimeProcess>;
   stopInstance(instanceId: string): Promise<void>;
   destroyInstance(instanceId: string): Promise<void>;
+  /**
+   * Host path of the instance's root filesystem as its processes see it, without what the
+   * runtime binds over it (/usr, /proc, /dev): what a snapshot reads. Only while it runs.
+   */
+  rootDir(instanceId: string): string;
+  /**
+   * Paths (relative to the root) the runtime writes per instance itself, such as the host name
+   * file: they belong to the instance, not to its state, so snapshots leave them out.
+   */
+  readonly instanceOwnedPaths: readonly string[];
+  /** Host path of an environment's base tree (what a restored instance's root-owned files come from). */
+  environmentRoot(env: string): string;
+  /** Pauses every process of the instance; the returned function resumes them. */
+  freeze(instanceId: string): Promise<() => void>;
   /** Called when an instance's init dies on its own (e.g. everything inside was killed). */
   onInstanceExit(listener: (instanceId: string, reason: string) => void): void;
   close(): Promise<void>;
@@ -50,7 +64,16 @@ export interface InstanceSpec {
   /** Unprivileged host uid the sandbox's user maps to. */
   hostUid: number;
   limits: InstanceLimits;
+  /**
+   * A materialized snapshot tree (read-only, files of the sandbox user owned by host uid
+   * {@link SNAPSHOT_TREE_UID}) the instance's files start from instead of the bare environment.
+   * It is never written: the instance gets a copy-on-write view of it.
+   */
+  baseTree?: string;
 }
+
+/** Host uid/gid owning the sandbox user's files in materialized snapshot trees. */
+export const SNAPSHOT_TREE_UID = 1000;
 
 export interface StartedInstance {
   /** Measured time the runtime needed to start it. */

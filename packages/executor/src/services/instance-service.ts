@@ -8,6 +8,13 @@ import type { ServiceDeps } from './service-deps.ts';
 /** @see ServiceDeps */
 export type InstanceServiceDeps = ServiceDeps;
 
+/** Where a restored or branched instance's files come from. */
+export interface InstanceOrigin {
+  snapshotId: string;
+  /** The snapshot's materialized tree (see SnapshotService). */
+  treeDir: string;
+}
+
 /** Hooks other services register to hear of instances ending (to settle their executions). */
 export type InstanceEndListener = (instanceId: string, reason: string) => Promise<void> | void;
 
@@ -28,7 +35,11 @@ export class InstanceService {
     this.endListeners.push(listener);
   }
 
-  async create(request: CreateInstanceRequest): Promise<InstanceRecord> {
+  /**
+   * Creates and starts an instance. With `from`, its files start as a snapshot's materialized
+   * tree (restore and branches); the caller keeps the tree alive until this returns.
+   */
+  async create(request: CreateInstanceRequest, from?: InstanceOrigin): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics, config } = this.deps;
     const env = request.env ?? 'host';
     if (!runtime.environments.includes(env)) {
@@ -55,6 +66,8 @@ export class InstanceService {
         startedAt: null,
         stoppedAt: null,
         startDurationMs: null,
+        sourceSnapshotId: from?.snapshotId ?? null,
+        lastSnapshotId: null,
       };
       try {
         await store.instances.insert(rec);
@@ -66,7 +79,7 @@ export class InstanceService {
       return rec;
     });
     try {
-      const started = await runtime.startInstance({ id: record.id, env, hostUid: record.hostUid, limits });
+      const started = await runtime.startInstance({ id: record.id, env, hostUid: record.hostUid, limits, ...(from ? { baseTree: from.treeDir } : {}) });
       metrics.instancesCreated.inc();
       metrics.instancesRunning.inc();
       metrics.instanceStart.observe(started.startDurationMs / 1000);

@@ -19,6 +19,8 @@ export class Metrics {
   readonly executionsRunning = new Gauge({ name: 'faas_executions_running', help: 'Executions running now', registers: [this.registry] });
   readonly instanceStart = this.latency('faas_instance_start_seconds', 'Time to start an instance (runtime work, measured)');
   readonly execStart = this.latency('faas_exec_start_seconds', 'Time from an exec request to its process running');
+  readonly snapshotsCreated = new Counter({ name: 'faas_snapshots_created_total', help: 'Snapshots committed', registers: [this.registry] });
+  readonly snapshotCapture = this.latency('faas_snapshot_capture_seconds', 'Time to capture a snapshot, freeze to commit');
   readonly executeTotal = this.latency('faas_execute_seconds', 'Whole POST /execute: create, run, result');
   private readonly startedAt = Date.now();
 

@@ -24,16 +24,29 @@
  * already (then it is only pinned in `lease`, when one is given), so an incremental scan of a
  * mostly unchanged tree writes only what changed. `storedBytes` counts blobs newly created.
  */
-import { closeSync, constants, createReadStream, fstatSync, openSync, read, readSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, read, readSync, type BigIntStats, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import * as crypto from 'node:crypto';
 import { FaasError } from '@faas/protocol';
 import { SnapshotHasher, type DirEntry, type FsEntry } from '@faas/protocol/snapshot-hash';
-import type { BlobLease, BlobStore } from '../blobs/types.ts';
+import type { BlobLease, BlobSource, PutOptions, PutResult } from '../blobs/types.ts';
+import type { FileHashCache } from './file-hash-cache.ts';
+
+/** Where a scan stores file contents: a BlobStore, or a write batch of one. */
+export interface BlobSink {
+  has(hash: string): Promise<boolean>;
+  put(source: BlobSource, options?: PutOptions): Promise<PutResult>;
+}
 
 export interface ScanOptions {
   /** Store each file's content here (deduplicated: existing blobs are not rewritten). */
-  blobs?: BlobStore;
+  blobs?: BlobSink;
+  /**
+   * Skips reading files that are unchanged since the scan that filled the cache (same inode,
+   * size, mode, mtime and ctime). Their hashes are returned in `cacheHits`, *not* pinned in
+   * the lease: the caller pins them (they belong to the snapshot the cache came from).
+   */
+  cache?: FileHashCache;
   /** Pins every blob the tree refers to (stored or reused); only with `blobs`. */
   lease?: BlobLease;
   /**
@@ -62,6 +75,8 @@ export interface ScanResult {
   totalBytes: number;
   /** Bytes of the blobs this scan newly created in the store (0 without `blobs`). */
   storedBytes: number;
+  /** Content hashes of the files taken from `cache` without reading them. */
+  cacheHits: string[];
 }
 
 /** Files below this size are read whole; larger ones are streamed. */
@@ -102,7 +117,7 @@ function refused(relPath: string, what: string): FaasError {
   });
 }
 
-function kindOf(st: Stats | Dirent): string {
+function kindOf(st: Stats | BigIntStats | Dirent): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isSocket()) return 'a socket';
   if (st.isCharacterDevice()) return 'a character device';
@@ -134,7 +149,8 @@ function errnoOf(err: unknown): string | undefined {
  * }
  */
 export async function scanTree(root: string, options: ScanOptions = {}): Promise<ScanResult> {
-  const { blobs, lease, exclude, skipSpecial = false } = options;
+  const { blobs, lease, exclude, cache, skipSpecial = false } = options;
+  const cacheHits: string[] = [];
   const concurrency = options.concurrency ?? 8;
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new FaasError('VALIDATION_FAILED', `scanTree: concurrency must be a positive integer, not ${concurrency}`, { concurrency });
@@ -171,6 +187,17 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
   };
 
   const scanFile = async (path: Buffer, rel: string): Promise<FsEntry | undefined> => {
+    const key = cache ? path.toString('latin1') : '';
+    if (cache) {
+      const st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+      const hash = st?.isFile() ? cache.lookup(key, st) : undefined;
+      if (st && hash !== undefined) {
+        counts.fileCount++;
+        counts.totalBytes += Number(st.size);
+        cacheHits.push(hash);
+        return { type: 'file', mode: Number(st.mode) & 0o7777, size: Number(st.size), contentHash: hash };
+      }
+    }
     let fd: number;
     try {
       fd = openSync(path, OPEN_FLAGS);
@@ -180,7 +207,11 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     }
     let closed = false;
     try {
-      const st = fstatSync(fd);
+      const big: BigIntStats | undefined = cache ? fstatSync(fd, { bigint: true }) : undefined;
+      const st: Stats | BigIntStats = big ?? fstatSync(fd);
+      const remember = (hash: string): void => {
+        if (big) cache!.record(key, big, hash);
+      };
       if (!st.isFile()) {
         if (st.isDirectory() || st.isSymbolicLink()) throw new FaasError('VALIDATION_FAILED', `cannot snapshot ${JSON.stringify(rel)}: it changed type during the scan`, { path: rel });
         if (skipSpecial) {
@@ -189,8 +220,8 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
         }
         throw refused(rel, kindOf(st));
       }
-      const mode = st.mode & 0o7777;
-      if (st.size < SMALL_FILE) {
+      const mode = Number(st.mode) & 0o7777;
+      if (Number(st.size) < SMALL_FILE) {
         // Read to EOF; one byte more than the limit tells a file that grew since fstat.
         let n = 0;
         for (;;) {
@@ -207,19 +238,22 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
           counts.fileCount++;
           counts.totalBytes += n;
           if (blobs) await storeBuffer(hash, Buffer.from(content));
+          remember(hash);
           return { type: 'file', mode, size: n, contentHash: hash };
         }
         // It grew past the small-file limit: stream it from the start instead.
       }
       closed = true; // the large path owns fd from here
-      return await limiter.run(() => scanLargeFile(fd, mode));
+      const entry = await limiter.run(() => scanLargeFile(fd, mode));
+      remember(entry.contentHash);
+      return entry;
     } finally {
       if (!closed) closeSync(fd);
     }
   };
 
   /** Streams a large file by its descriptor (closing it) with one read ahead while hashing. */
-  const scanLargeFile = async (fd: number, mode: number): Promise<FsEntry> => {
+  const scanLargeFile = async (fd: number, mode: number): Promise<FsEntry & { type: 'file' }> => {
     try {
       const h = crypto.createHash('sha256');
       let size = 0;
@@ -292,5 +326,5 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
   };
 
   const tree = await scanDir(Buffer.from(root), '', rootStat.mode & 0o7777);
-  return { tree, fsHash: hasher.hashTree(tree), ...counts };
+  return { tree, fsHash: hasher.hashTree(tree), ...counts, cacheHits };
 }

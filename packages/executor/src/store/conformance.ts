@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isFaasError } from '@faas/protocol';
-import type { ExecutionRecord, InstanceRecord, Store } from './types.ts';
+import type { ExecutionRecord, InstanceRecord, SnapshotRecord, Store } from './types.ts';
 
 /**
  * The behaviour every Store backend must have. A backend's test file calls this once per
@@ -236,6 +236,69 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('snapshots', () => {
+      it('insert then get returns every field unchanged', async () => {
+        const record = snapshotRecord({ memoryHash: 'd'.repeat(64), sourceExecutionId: 'exec-1', deterministic: false });
+        await store.snapshots.insert(record);
+        assert.deepEqual(await store.snapshots.get(record.id), record);
+        assert.equal(await store.snapshots.get('snap-missing'), undefined);
+      });
+
+      it('a duplicate id is ID_CONFLICT; an unknown parent is SNAPSHOT_NOT_FOUND', async () => {
+        const record = snapshotRecord();
+        await store.snapshots.insert(record);
+        await rejectsWithCode(store.snapshots.insert({ ...record, contentHash: 'e'.repeat(64) }), 'ID_CONFLICT');
+        await rejectsWithCode(store.snapshots.insert(snapshotRecord({ parentId: 'snap-none', parentHash: 'f'.repeat(64) })), 'SNAPSHOT_NOT_FOUND');
+      });
+
+      it('getByContentHash returns the oldest snapshot with that hash', async () => {
+        const hash = '1'.repeat(64);
+        const newer = snapshotRecord({ contentHash: hash, createdAt: at(50) });
+        const older = snapshotRecord({ contentHash: hash, createdAt: at(10) });
+        await store.snapshots.insert(newer);
+        await store.snapshots.insert(older);
+        assert.equal((await store.snapshots.getByContentHash(hash))?.id, older.id);
+        assert.equal(await store.snapshots.getByContentHash('2'.repeat(64)), undefined);
+      });
+
+      it('list filters by parent (null: roots) and source instance, newest first; all() is oldest first', async () => {
+        const root = snapshotRecord({ createdAt: at(1), sourceInstanceId: 'inst-a' });
+        const c1 = snapshotRecord({ parentId: root.id, parentHash: root.contentHash, createdAt: at(2), sourceInstanceId: 'inst-b' });
+        const c2 = snapshotRecord({ parentId: root.id, parentHash: root.contentHash, createdAt: at(3), sourceInstanceId: 'inst-a' });
+        for (const r of [root, c1, c2]) await store.snapshots.insert(r);
+        assert.deepEqual((await store.snapshots.list({ parentId: root.id })).map((r) => r.id), [c2.id, c1.id]);
+        assert.deepEqual((await store.snapshots.list({ parentId: null })).map((r) => r.id), [root.id]);
+        assert.deepEqual((await store.snapshots.list({ sourceInstanceId: 'inst-a' })).map((r) => r.id), [c2.id, root.id]);
+        assert.deepEqual((await store.snapshots.list({ limit: 1 })).map((r) => r.id), [c2.id]);
+        assert.deepEqual((await store.snapshots.all()).map((r) => r.id), [root.id, c1.id, c2.id]);
+      });
+
+      it('delete removes a parent together with its children, and refuses a parent alone', async () => {
+        const root = snapshotRecord();
+        const child = snapshotRecord({ parentId: root.id, parentHash: root.contentHash });
+        await store.snapshots.insert(root);
+        await store.snapshots.insert(child);
+        await assert.rejects(store.snapshots.delete([root.id]));
+        assert.ok(await store.snapshots.get(root.id), 'a refused delete removed the parent');
+        assert.equal(await store.snapshots.delete([child.id, root.id, 'snap-none']), 2);
+        assert.deepEqual(await store.snapshots.all(), []);
+      });
+
+      it('instances keep their source and last snapshot and list by source', async () => {
+        const snap = snapshotRecord();
+        await store.snapshots.insert(snap);
+        const a = instanceRecord({ sourceSnapshotId: snap.id });
+        const b = instanceRecord();
+        await store.instances.insert(a);
+        await store.instances.insert(b);
+        assert.deepEqual(await store.instances.get(a.id), a);
+        assert.deepEqual((await store.instances.list({ sourceSnapshotId: snap.id })).map((r) => r.id), [a.id]);
+        const updated = await store.instances.update(b.id, { lastSnapshotId: snap.id });
+        assert.equal(updated.lastSnapshotId, snap.id);
+        assert.equal((await store.instances.update(b.id, { lastSnapshotId: null })).lastSnapshotId, null);
+      });
+    });
+
     describe('withTransaction', () => {
       it('commits every write of the callback and returns its value', async () => {
         const instance = instanceRecord({ state: 'starting' });
@@ -395,6 +458,35 @@ function instanceRecord(overrides: Partial<InstanceRecord> = {}): InstanceRecord
     startedAt: null,
     stoppedAt: null,
     startDurationMs: null,
+    sourceSnapshotId: null,
+    lastSnapshotId: null,
+    ...overrides,
+  };
+}
+
+function snapshotRecord(overrides: Partial<SnapshotRecord> = {}): SnapshotRecord {
+  const hex = (c: string): string => c.repeat(64);
+  return {
+    id: freshId('snap'),
+    contentHash: hex('a'),
+    parentId: null,
+    parentHash: null,
+    fsHash: hex('b'),
+    envHash: hex('c'),
+    memoryHash: null,
+    size: 1234,
+    storedBytes: 99,
+    fileCount: 3,
+    dirCount: 2,
+    symlinkCount: 1,
+    env: 'host',
+    envVars: { A: '1' },
+    metadata: { k: 'v' },
+    sourceInstanceId: 'inst-x',
+    sourceExecutionId: null,
+    deterministic: true,
+    durationMs: 12.5,
+    createdAt: at(0),
     ...overrides,
   };
 }

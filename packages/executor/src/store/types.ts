@@ -28,6 +28,57 @@ export interface InstanceRecord {
   startedAt: Date | null;
   stoppedAt: Date | null;
   startDurationMs: number | null;
+  /** The snapshot it was restored or branched from (its files start as that snapshot's tree). */
+  sourceSnapshotId: string | null;
+  /** Its newest snapshot: the parent of its next one (falls back to `sourceSnapshotId`). */
+  lastSnapshotId: string | null;
+}
+
+/** A committed snapshot. Only complete snapshots are ever stored: the record is the commit. */
+export interface SnapshotRecord {
+  id: string;
+  contentHash: string;
+  parentId: string | null;
+  parentHash: string | null;
+  fsHash: string;
+  envHash: string;
+  memoryHash: string | null;
+  /** Sum of the sizes of the files in the tree. */
+  size: number;
+  /** Bytes this snapshot added to the blob store. */
+  storedBytes: number;
+  fileCount: number;
+  dirCount: number;
+  symlinkCount: number;
+  env: string;
+  envVars: Record<string, string>;
+  metadata: Record<string, string>;
+  sourceInstanceId: string | null;
+  sourceExecutionId: string | null;
+  deterministic: boolean;
+  durationMs: number;
+  createdAt: Date;
+}
+
+export interface SnapshotFilter {
+  /** Children of this snapshot; null lists roots (no parent). */
+  parentId?: string | null;
+  sourceInstanceId?: string;
+  /** Newest first; default 1000. */
+  limit?: number;
+}
+
+export interface SnapshotRepository {
+  /** Throws FaasError ID_CONFLICT when the id exists, SNAPSHOT_NOT_FOUND when the parent does not. */
+  insert(record: SnapshotRecord): Promise<void>;
+  get(id: string): Promise<SnapshotRecord | undefined>;
+  /** The oldest snapshot with this content hash (equal content and parent give equal hashes). */
+  getByContentHash(hash: string): Promise<SnapshotRecord | undefined>;
+  list(filter?: SnapshotFilter): Promise<SnapshotRecord[]>;
+  /** Every snapshot, oldest first: for lineage walks, verify and gc. */
+  all(): Promise<SnapshotRecord[]>;
+  /** Deletes these snapshots (children before parents, in one statement); returns how many existed. */
+  delete(ids: readonly string[]): Promise<number>;
 }
 
 export interface ExecutionRecord {
@@ -58,6 +109,8 @@ export interface ExecutionRecord {
 
 export interface InstanceFilter {
   states?: readonly InstanceState[];
+  /** Instances restored or branched from this snapshot. */
+  sourceSnapshotId?: string;
   nodeId?: string;
   /** Newest first; default 1000. */
   limit?: number;
@@ -100,6 +153,7 @@ export interface ExecutionRepository {
 export interface Store {
   readonly instances: InstanceRepository;
   readonly executions: ExecutionRepository;
+  readonly snapshots: SnapshotRepository;
   /**
    * Runs `fn` in one transaction: all of its writes land or none do. The store passed to `fn`
    * must be used inside it (not the outer one). Nested calls join the outer transaction.

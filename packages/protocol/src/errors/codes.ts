@@ -57,6 +57,12 @@ export const ErrorCode = {
   INVALID_HASH: 'INVALID_HASH',
   /** Content written to the blob store did not hash to the hash its writer said it would. */
   BLOB_HASH_MISMATCH: 'BLOB_HASH_MISMATCH',
+  /** No snapshot has this id or content hash. */
+  SNAPSHOT_NOT_FOUND: 'SNAPSHOT_NOT_FOUND',
+  /** The snapshot cannot be deleted: child snapshots or instances depend on it (cascade deletes children). */
+  SNAPSHOT_IN_USE: 'SNAPSHOT_IN_USE',
+  /** A snapshot's stored content is missing or corrupt, so it cannot be read or restored. */
+  SNAPSHOT_CORRUPT: 'SNAPSHOT_CORRUPT',
   /** The client could not reach the server or the connection broke (SDK side only). */
   CONNECTION_FAILED: 'CONNECTION_FAILED',
   /** The client gave up waiting for the server (SDK side only). */

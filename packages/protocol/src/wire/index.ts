@@ -3,3 +3,4 @@ export * from './executions.ts';
 export * from './events.ts';
 export * from './instances.ts';
 export * from './system.ts';
+export * from './snapshots.ts';

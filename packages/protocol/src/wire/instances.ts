@@ -33,6 +33,7 @@ export const Instance = Type.Object({
   started_at: Type.Union([IsoTime, Type.Null()]),
   stopped_at: Type.Union([IsoTime, Type.Null()]),
   start_duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'Measured time the runtime took to start it.' }),
+  source_snapshot_id: Type.Union([Type.String(), Type.Null()], { description: 'The snapshot it was restored or branched from; its next snapshot has it as parent.' }),
 });
 export type Instance = Static<typeof Instance>;
 

@@ -7,9 +7,10 @@ import type { Clock } from '../../util/clock.ts';
 import { CgroupDriver, INIT_GROUP } from '../cgroups/cgroup-driver.ts';
 import { favorDynamicCgroupMoves } from '../cgroups/favor-dynmods.ts';
 import { unescapeMountPath, type CgroupLayout } from '../cgroups/layout.ts';
-import type { InstanceSpec, ProcessSpec, RecoveryReport, Runtime, RuntimeCapabilities, RuntimeProcess, StartedInstance } from '../types.ts';
+import { SNAPSHOT_TREE_UID, type InstanceSpec, type ProcessSpec, type RecoveryReport, type Runtime, type RuntimeCapabilities, type RuntimeProcess, type StartedInstance } from '../types.ts';
 import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts';
-import { HostEnvironment, SANDBOX_UID, WORKSPACE } from './host-environment.ts';
+import { HostEnvironment, IDENTITY_FILES, SANDBOX_UID, WORKSPACE } from './host-environment.ts';
+import { mountIdmapped } from '../idmap.ts';
 import { mountOverlay, setNoNewPrivs, unmount } from '../host-syscalls.ts';
 import { BwrapProcess } from './bwrap-process.ts';
 import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
@@ -100,8 +101,24 @@ export class BwrapRuntime implements Runtime {
       mkdirSync(dirs.merged, { recursive: true, mode: 0o755 });
       // The upper dir's own mode becomes the mode of the sandbox's "/".
       mkdirSync(dirs.upper, { recursive: true, mode: 0o755 });
-      this.env.prepareUpper(dirs.upper, spec.id, spec.hostUid);
-      mountOverlay(dirs.merged, [this.env.root], dirs.upper, dirs.work);
+      const lowers = [this.env.root];
+      if (spec.baseTree !== undefined) {
+        this.env.writeIdentity(dirs.upper, spec.id);
+        // The tree's owner appears as the instance's uid, so its files are its own and copy up
+        // owned by it; the tree itself is shared and never written. The environment stays
+        // below it to supply mount points a tree might lack.
+        mkdirSync(dirs.lower, { mode: 0o700 });
+        mountIdmapped(spec.baseTree, dirs.lower, [
+          { from: 0, to: 0, count: 1 },
+          { from: SNAPSHOT_TREE_UID, to: spec.hostUid, count: 1 },
+        ]);
+        lowers.unshift(dirs.lower);
+      } else {
+        this.env.prepareUpper(dirs.upper, spec.id, spec.hostUid);
+      }
+      mountOverlay(dirs.merged, lowers, dirs.upper, dirs.work);
+      // overlayfs holds private clones of its layers: the idmapped mount point can go at once.
+      if (spec.baseTree !== undefined) unmount(dirs.lower, true);
       const live = await this.launch(spec, dirs.merged);
       this.live.set(spec.id, live);
       return { startDurationMs: this.options.clock.monotonicMs() - started };
@@ -142,6 +159,30 @@ export class BwrapRuntime implements Runtime {
       cgroups: this.cgroups,
       instanceId,
     });
+  }
+
+  rootDir(instanceId: string): string {
+    if (!this.live.has(instanceId)) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
+    return this.dirs(instanceId).merged;
+  }
+
+  readonly instanceOwnedPaths = IDENTITY_FILES;
+
+  environmentRoot(env: string): string {
+    if (env !== this.env.name) throw new FaasError('ENVIRONMENT_NOT_FOUND', `no environment named ${JSON.stringify(env)}`, { env, available: this.environments });
+    return this.env.root;
+  }
+
+  async freeze(instanceId: string): Promise<() => void> {
+    const live = this.live.get(instanceId);
+    if (live === undefined || live.stopping) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
+    await this.cgroups.freeze(instanceId);
+    let thawed = false;
+    return () => {
+      if (thawed) return;
+      thawed = true;
+      this.cgroups.thaw(instanceId);
+    };
   }
 
   async stopInstance(instanceId: string): Promise<void> {
@@ -224,7 +265,7 @@ export class BwrapRuntime implements Runtime {
 
   private dirs(instanceId: string) {
     const root = join(this.instancesDir, instanceId);
-    return { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged') };
+    return { root, upper: join(root, 'upper'), work: join(root, 'work'), merged: join(root, 'merged'), lower: join(root, 'lower') };
   }
 
   /** Starts bwrap as the instance's host uid and waits for it to report its namespace init. */

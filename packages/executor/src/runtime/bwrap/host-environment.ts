@@ -7,6 +7,9 @@ export const SANDBOX_USER = 'user';
 export const SANDBOX_HOME = '/home/user';
 export const WORKSPACE = '/workspace';
 
+/** Files the runtime writes into every instance's upper layer (relative to its root). */
+export const IDENTITY_FILES: readonly string[] = ['etc/hostname', 'etc/hosts'];
+
 /** Host directories every instance sees read-only. /usr carries the programs (merged-/usr layout). */
 const READ_ONLY_BINDS = ['/usr', '/etc/alternatives', '/etc/ssl'];
 /** Small host files copied into the base so programs find libraries, services and time zone. */
@@ -61,14 +64,19 @@ export class HostEnvironment {
 
   /** Per-instance files in the instance's upper layer: its home, workspace and host name. */
   prepareUpper(upper: string, instanceId: string, hostUid: number): void {
-    mkdirSync(join(upper, 'etc'), { recursive: true, mode: 0o755 });
-    writeFileSync(join(upper, 'etc', 'hostname'), `${instanceId}\n`);
-    writeFileSync(join(upper, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${instanceId}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+    this.writeIdentity(upper, instanceId);
     for (const dir of [WORKSPACE, SANDBOX_HOME]) {
       const path = join(upper, dir);
       mkdirSync(path, { recursive: true, mode: 0o755 });
       chownSync(path, hostUid, hostUid);
     }
+  }
+
+  /** The host name files ({@link IDENTITY_FILES}), which name the instance. */
+  writeIdentity(upper: string, instanceId: string): void {
+    mkdirSync(join(upper, 'etc'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(upper, 'etc', 'hostname'), `${instanceId}\n`);
+    writeFileSync(join(upper, 'etc', 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${instanceId}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
   }
 
   /** bwrap arguments that lay the host's read-only dirs over the instance root. */

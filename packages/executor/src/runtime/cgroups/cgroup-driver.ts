@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InstanceLimits } from '../../store/types.ts';
 import type { CgroupLayout, Controller, Hierarchy } from './layout.ts';
+import { FaasError } from '@faas/protocol';
 
 const CPU_PERIOD_US = 100_000;
 /** The sub-group holding an instance's init; v2 forbids processes in a group that has children groups. */
@@ -169,6 +170,39 @@ export class CgroupDriver {
     }
   }
 
+  /**
+   * Freezes every process of an instance (for a consistent read of its files). Resolves
+   * once all are frozen; throws RUNTIME_UNSUPPORTED when the host has no freezer, RUNTIME_ERROR
+   * when the group does not settle within a few seconds (it is thawed again then).
+   */
+  async freeze(instanceId: string): Promise<void> {
+    const h = this.layout.tracking;
+    const dir = this.path(h, instanceId);
+    if (h.version === 2) {
+      writeFileSync(join(dir, 'cgroup.freeze'), '1');
+      for (let i = 0; i < 600; i++) {
+        if (/^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'))) return;
+        await sleep(i < 20 ? 1 : 5);
+      }
+    } else {
+      if (this.layout.byController.freezer !== h) throw new FaasError('RUNTIME_UNSUPPORTED', 'this host has no cgroup freezer: instances cannot be paused for a consistent snapshot (pass deterministic: false)');
+      if (await this.freezeV1(dir)) return;
+    }
+    this.thaw(instanceId);
+    throw new FaasError('RUNTIME_ERROR', `instance ${instanceId} did not freeze within 3 s (a process in uninterruptible sleep?)`, { instance_id: instanceId });
+  }
+
+  /** Undoes {@link freeze}; a group that is gone meanwhile is not an error. */
+  thaw(instanceId: string): void {
+    const h = this.layout.tracking;
+    const dir = this.path(h, instanceId);
+    try {
+      writeFileSync(join(dir, h.version === 2 ? 'cgroup.freeze' : 'freezer.state'), h.version === 2 ? '0' : 'THAWED');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
   private async killGroup(instanceId: string, group?: string): Promise<number> {
     const h = this.layout.tracking;
     const dir = this.path(h, instanceId, group);
@@ -304,7 +338,7 @@ export class CgroupDriver {
   private async freezeV1(dir: string): Promise<boolean> {
     const state = join(dir, 'freezer.state');
     writeFileSync(state, 'FROZEN');
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 600; i++) {
       if (readFileSync(state, 'utf8').trim() === 'FROZEN') return true;
       await sleep(i < 20 ? 1 : 5);
     }

@@ -82,6 +82,44 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('executions_status_started_at_idx').on('executions').columns(['status', 'started_at', 'id']).execute();
     },
   },
+  '0002_snapshots': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('snapshots')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('content_hash', 'text', (c) => c.notNull())
+        // A parent is deleted only after its children (or with them, in one statement).
+        .addColumn('parent_id', 'text', (c) => c.references('snapshots.id'))
+        .addColumn('parent_hash', 'text')
+        .addColumn('fs_hash', 'text', (c) => c.notNull())
+        .addColumn('env_hash', 'text', (c) => c.notNull())
+        .addColumn('memory_hash', 'text')
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('stored_bytes', 'integer', (c) => c.notNull())
+        .addColumn('file_count', 'integer', (c) => c.notNull())
+        .addColumn('dir_count', 'integer', (c) => c.notNull())
+        .addColumn('symlink_count', 'integer', (c) => c.notNull())
+        .addColumn('env', 'text', (c) => c.notNull())
+        .addColumn('env_vars', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('source_instance_id', 'text')
+        .addColumn('source_execution_id', 'text')
+        .addColumn('deterministic', 'integer', (c) => c.notNull())
+        .addColumn('duration_ms', 'real', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .modifyEnd(sql`strict`)
+        .execute();
+      await db.schema.createIndex('snapshots_created_at_idx').on('snapshots').columns(['created_at', 'id']).execute();
+      await db.schema.createIndex('snapshots_content_hash_idx').on('snapshots').columns(['content_hash', 'created_at']).execute();
+      await db.schema.createIndex('snapshots_parent_id_idx').on('snapshots').columns(['parent_id', 'created_at']).execute();
+      await db.schema.createIndex('snapshots_source_instance_id_idx').on('snapshots').columns(['source_instance_id', 'created_at']).execute();
+      // Plain text, no reference: an instance outlives nothing, but its snapshot may be deleted
+      // (last_snapshot_id is then cleared by the service).
+      await db.schema.alterTable('instances').addColumn('source_snapshot_id', 'text').execute();
+      await db.schema.alterTable('instances').addColumn('last_snapshot_id', 'text').execute();
+      await db.schema.createIndex('instances_source_snapshot_id_idx').on('instances').columns(['source_snapshot_id']).execute();
+    },
+  },
 };
 
 /**

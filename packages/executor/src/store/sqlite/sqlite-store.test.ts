@@ -39,6 +39,8 @@ function instance(id: string): InstanceRecord {
     startedAt: new Date('2025-03-04T05:06:07.301Z'),
     stoppedAt: null,
     startDurationMs: 212,
+    sourceSnapshotId: null,
+    lastSnapshotId: null,
   };
 }
 

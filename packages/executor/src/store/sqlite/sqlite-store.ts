@@ -10,6 +10,9 @@ import type {
   ExecutionRecord,
   ExecutionRepository,
   InstanceFilter,
+  SnapshotFilter,
+  SnapshotRecord,
+  SnapshotRepository,
   InstanceLimits,
   InstancePatch,
   InstanceRecord,
@@ -40,6 +43,31 @@ export interface InstancesTable {
   started_at: number | null;
   stopped_at: number | null;
   start_duration_ms: number | null;
+  source_snapshot_id: string | null;
+  last_snapshot_id: string | null;
+}
+
+export interface SnapshotsTable {
+  id: string;
+  content_hash: string;
+  parent_id: string | null;
+  parent_hash: string | null;
+  fs_hash: string;
+  env_hash: string;
+  memory_hash: string | null;
+  size: number;
+  stored_bytes: number;
+  file_count: number;
+  dir_count: number;
+  symlink_count: number;
+  env: string;
+  env_vars: string;
+  metadata: string;
+  source_instance_id: string | null;
+  source_execution_id: string | null;
+  deterministic: number;
+  duration_ms: number;
+  created_at: number;
 }
 
 export interface ExecutionsTable {
@@ -68,6 +96,7 @@ export interface ExecutionsTable {
 export interface SqliteSchema {
   instances: InstancesTable;
   executions: ExecutionsTable;
+  snapshots: SnapshotsTable;
 }
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -164,6 +193,7 @@ interface Shared {
 export class SqliteStore implements Store {
   readonly instances: InstanceRepository;
   readonly executions: ExecutionRepository;
+  readonly snapshots: SnapshotRepository;
   readonly #shared: Shared;
   readonly #trx: Transaction<SqliteSchema> | undefined;
 
@@ -173,6 +203,7 @@ export class SqliteStore implements Store {
     const db = trx === undefined ? () => this.#rootDb() : () => trx;
     this.instances = new SqliteInstanceRepository(db);
     this.executions = new SqliteExecutionRepository(db);
+    this.snapshots = new SqliteSnapshotRepository(db);
   }
 
   async withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
@@ -250,6 +281,7 @@ class SqliteInstanceRepository implements InstanceRepository {
     let query = this.#db().selectFrom('instances').selectAll();
     if (filter.states !== undefined) query = query.where('state', 'in', filter.states);
     if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
+    if (filter.sourceSnapshotId !== undefined) query = query.where('source_snapshot_id', '=', filter.sourceSnapshotId);
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(decodeInstance);
   }
@@ -335,6 +367,69 @@ class SqliteExecutionRepository implements ExecutionRepository {
   }
 }
 
+class SqliteSnapshotRepository implements SnapshotRepository {
+  readonly #db: DbSource;
+
+  constructor(db: DbSource) {
+    this.#db = db;
+  }
+
+  async insert(record: SnapshotRecord): Promise<void> {
+    let inserted: bigint;
+    try {
+      const result = await this.#db()
+        .insertInto('snapshots')
+        .values(encodeSnapshot(record))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      inserted = result.numInsertedOrUpdatedRows ?? 0n;
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+        throw new FaasError('SNAPSHOT_NOT_FOUND', `parent snapshot ${record.parentId} of ${record.id} does not exist`, { snapshot: record.parentId }, { cause: err });
+      }
+      throw err;
+    }
+    if (inserted === 0n) throw new FaasError('ID_CONFLICT', `a snapshot with id ${record.id} already exists`, { id: record.id });
+  }
+
+  async get(id: string): Promise<SnapshotRecord | undefined> {
+    const row = await this.#db().selectFrom('snapshots').selectAll().where('id', '=', id).executeTakeFirst();
+    return row === undefined ? undefined : decodeSnapshot(row);
+  }
+
+  async getByContentHash(hash: string): Promise<SnapshotRecord | undefined> {
+    const row = await this.#db()
+      .selectFrom('snapshots')
+      .selectAll()
+      .where('content_hash', '=', hash)
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : decodeSnapshot(row);
+  }
+
+  async list(filter: SnapshotFilter = {}): Promise<SnapshotRecord[]> {
+    let query = this.#db().selectFrom('snapshots').selectAll();
+    if (filter.parentId === null) query = query.where('parent_id', 'is', null);
+    else if (filter.parentId !== undefined) query = query.where('parent_id', '=', filter.parentId);
+    if (filter.sourceInstanceId !== undefined) query = query.where('source_instance_id', '=', filter.sourceInstanceId);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(listLimit(filter.limit)).execute();
+    return rows.map(decodeSnapshot);
+  }
+
+  async all(): Promise<SnapshotRecord[]> {
+    const rows = await this.#db().selectFrom('snapshots').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(decodeSnapshot);
+  }
+
+  async delete(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.#db().deleteFrom('snapshots').where('id', 'in', ids).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
 function listLimit(limit: number | undefined): number {
   const n = limit ?? DEFAULT_LIST_LIMIT;
   // SQLite reads a negative LIMIT as "no limit": refuse it rather than return everything.
@@ -384,6 +479,8 @@ function encodeInstance(r: InstanceRecord): InstancesTable {
     started_at: ms(r.startedAt),
     stopped_at: ms(r.stoppedAt),
     start_duration_ms: r.startDurationMs,
+    source_snapshot_id: r.sourceSnapshotId,
+    last_snapshot_id: r.lastSnapshotId,
   };
 }
 
@@ -400,6 +497,8 @@ function encodeInstancePatch(p: InstancePatch): Partial<InstancesTable> {
     started_at: ms(p.startedAt),
     stopped_at: ms(p.stoppedAt),
     start_duration_ms: p.startDurationMs,
+    source_snapshot_id: p.sourceSnapshotId,
+    last_snapshot_id: p.lastSnapshotId,
   });
 }
 
@@ -419,6 +518,58 @@ function decodeInstance(row: InstancesTable): InstanceRecord {
     startedAt: date(row.started_at),
     stoppedAt: date(row.stopped_at),
     startDurationMs: row.start_duration_ms,
+    sourceSnapshotId: row.source_snapshot_id,
+    lastSnapshotId: row.last_snapshot_id,
+  };
+}
+
+function encodeSnapshot(r: SnapshotRecord): SnapshotsTable {
+  return {
+    id: r.id,
+    content_hash: r.contentHash,
+    parent_id: r.parentId,
+    parent_hash: r.parentHash,
+    fs_hash: r.fsHash,
+    env_hash: r.envHash,
+    memory_hash: r.memoryHash,
+    size: r.size,
+    stored_bytes: r.storedBytes,
+    file_count: r.fileCount,
+    dir_count: r.dirCount,
+    symlink_count: r.symlinkCount,
+    env: r.env,
+    env_vars: JSON.stringify(r.envVars),
+    metadata: JSON.stringify(r.metadata),
+    source_instance_id: r.sourceInstanceId,
+    source_execution_id: r.sourceExecutionId,
+    deterministic: r.deterministic ? 1 : 0,
+    duration_ms: r.durationMs,
+    created_at: r.createdAt.getTime(),
+  };
+}
+
+function decodeSnapshot(row: SnapshotsTable): SnapshotRecord {
+  return {
+    id: row.id,
+    contentHash: row.content_hash,
+    parentId: row.parent_id,
+    parentHash: row.parent_hash,
+    fsHash: row.fs_hash,
+    envHash: row.env_hash,
+    memoryHash: row.memory_hash,
+    size: row.size,
+    storedBytes: row.stored_bytes,
+    fileCount: row.file_count,
+    dirCount: row.dir_count,
+    symlinkCount: row.symlink_count,
+    env: row.env,
+    envVars: JSON.parse(row.env_vars) as Record<string, string>,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    sourceInstanceId: row.source_instance_id,
+    sourceExecutionId: row.source_execution_id,
+    deterministic: row.deterministic === 1,
+    durationMs: row.duration_ms,
+    createdAt: date(row.created_at),
   };
 }
 
