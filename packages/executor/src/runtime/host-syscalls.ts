@@ -116,40 +116,6 @@ export function moveMountTo(fd: number, target: string): void {
 }
 
 /*
- * Spawning without child_process: libuv fork()s the whole server (~2 ms at its size), glibc's
- * posix_spawn uses clone(CLONE_VM | CLONE_VFORK) (~0.1 ms). libuv only ever waits for pids it
- * started itself, so a child started here must be reaped with reapChild.
- */
-const posixSpawnpFn = libc.func('int posix_spawnp(_Out_ int *pid, const char *file, void *file_actions, void *attrp, const char **argv, const char **envp)');
-const killFn = libc.func('int kill(int pid, int sig)');
-const waitpidFn = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
-
-/**
- * Starts `argv` (looked up in PATH) with an empty environment, inheriting the server's stdio
- * (its other fds are all close-on-exec) and returns its pid. The caller must reapChild it.
- */
-export function spawnRaw(argv: readonly [string, ...string[]]): number {
-  const pid: [number] = [0];
-  const err = posixSpawnpFn(pid, argv[0], null, null, [...argv, null], [null]) as number;
-  // posix_spawn returns the error number rather than setting errno.
-  if (err !== 0) throw new SyscallError('posix_spawnp', err, argv.join(' '));
-  return pid[0];
-}
-
-/** SIGKILLs a child started by spawnRaw and waits for it, so it leaves no zombie. */
-export function killAndReap(pid: number): void {
-  if (killFn(pid, 9 /* SIGKILL */) !== 0) {
-    const errno = koffi.errno();
-    if (errno !== 3 /* ESRCH: already gone, still to be reaped */) throw new SyscallError('kill', errno, `pid ${pid}`);
-  }
-  for (;;) {
-    if (waitpidFn(pid, [0], 0) === pid) return;
-    const errno = koffi.errno();
-    if (errno !== 4 /* EINTR */) throw new SyscallError('waitpid', errno, `pid ${pid}`);
-  }
-}
-
-/*
  * syncfs(2): writes back every dirty page and inode of the filesystem holding `fd` and commits
  * its journal in one call. The blob store's batch commit makes thousands of files durable with
  * it instead of an fsync each (10,000 1 KiB files here: ~90 ms against ~1.1 s for parallel

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readlinkSync, writeFileSync } from 'node:fs';
-import { killAndReap, MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, moveMountTo, mountSetattr, openTreeClone, spawnRaw } from './host-syscalls.ts';
+import { MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, moveMountTo, mountSetattr, openTreeClone } from './host-syscalls.ts';
+import { killAndReap, spawnUntracked } from './process/posix-spawner.ts';
 
 /**
  * Idmapped, read-only views of a directory tree, used as overlayfs lower dirs: the shared
@@ -35,12 +36,13 @@ const pollSleeper = new Int32Array(new SharedArrayBuffer(4));
  * is cloned, not mounts below it: snapshot trees are plain directories. Throws SyscallError
  * (naming the path) when a syscall fails; nothing (fd, process, mount) is left behind on error.
  */
-export function mountIdmapped(source: string, target: string, map: readonly IdMapping[]): void {
+/** `unshare` is util-linux's program (its path as the host check found it). */
+export function mountIdmapped(source: string, target: string, map: readonly IdMapping[], unshare = '/usr/bin/unshare'): void {
   const mapText = formatIdMap(map);
   // Cloned first: a bad source fails before any process is started.
   const treeFd = openTreeClone(source);
   try {
-    const usernsFd = createUserNamespace(mapText);
+    const usernsFd = createUserNamespace(mapText, unshare);
     try {
       mountSetattr(treeFd, { set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY, usernsFd });
     } finally {
@@ -73,13 +75,13 @@ export function formatIdMap(map: readonly IdMapping[]): string {
  * child unshares one and is killed as soon as the fd (which keeps the namespace alive) is open.
  * Writing gid_map needs no `setgroups deny` first: we have CAP_SETGID in the parent namespace.
  */
-function createUserNamespace(mapText: string): number {
+function createUserNamespace(mapText: string, unshare: string): number {
   const ownNs = readlinkSync('/proc/self/ns/user');
-  // Not child_process.spawn: it costs ~2 ms more (see spawnRaw).
-  const pid = spawnRaw(['unshare', '--user', '--', 'sleep', 'infinity']);
+  // Not child_process.spawn: libuv forks the whole server, ~2 ms more.
+  const pid = spawnUntracked([unshare, '--user', '--', '/usr/bin/sleep', 'infinity']);
   try {
     const nsPath = `/proc/${pid}/ns/user`;
-    // spawnRaw returns once unshare is exec'd; it calls unshare(CLONE_NEWUSER) right after, ~0.5 ms
+    // spawnUntracked returns once unshare is exec'd; it calls unshare(CLONE_NEWUSER) right after, ~0.5 ms
     // later, so poll (readlink is a few µs) without giving up the thread to the event loop, but
     // sleep briefly between polls: on a busy host spinning takes the CPU the helper needs.
     const deadline = performance.now() + HELPER_TIMEOUT_MS;

@@ -111,7 +111,7 @@ export class BwrapRuntime implements Runtime {
         mountIdmapped(spec.baseTree, dirs.lower, [
           { from: 0, to: 0, count: 1 },
           { from: SNAPSHOT_TREE_UID, to: spec.hostUid, count: 1 },
-        ]);
+        ], this.programs.unshare);
         lowers.unshift(dirs.lower);
       } else {
         this.env.prepareUpper(dirs.upper, spec.id, spec.hostUid);

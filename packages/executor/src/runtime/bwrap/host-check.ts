@@ -9,6 +9,7 @@ export interface HostPrograms {
   nsenter: string;
   setpriv: string;
   sh: string;
+  unshare: string;
 }
 
 /** Program → the Debian package that provides it, for a message a user can act on. */
@@ -17,6 +18,7 @@ const REQUIRED: Record<keyof HostPrograms, { names: string[]; pkg: string }> = {
   nsenter: { names: ['nsenter'], pkg: 'util-linux' },
   setpriv: { names: ['setpriv'], pkg: 'util-linux' },
   sh: { names: ['sh'], pkg: 'dash' },
+  unshare: { names: ['unshare'], pkg: 'util-linux' },
 };
 
 function which(name: string): string | undefined {

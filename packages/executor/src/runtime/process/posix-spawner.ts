@@ -187,3 +187,30 @@ export function posixSpawn(request: SpawnRequest): SpawnedProcess {
     attrDestroy(attr);
   }
 }
+
+const killFn = libc.func('int kill(int pid, int sig)');
+
+/**
+ * Starts `argv` (argv[0] an absolute path) with an empty environment, inheriting the server's
+ * stdio, untracked: no pipes, no reaper. For short-lived helpers the caller ends with
+ * {@link killAndReap}, synchronously (the idmapped-mount helper needs its pid for ~1 ms).
+ */
+export function spawnUntracked(argv: readonly [string, ...string[]]): number {
+  const pid: [number] = [0];
+  const err = posixSpawnFn(pid, argv[0], null, null, [...argv, null], [null]) as number;
+  // posix_spawn returns the error number rather than setting errno.
+  if (err !== 0) throw new Error(`posix_spawn ${argv.join(' ')} failed: ${strerror(err) as string} (errno ${err})`);
+  return pid[0];
+}
+
+/** SIGKILLs a child started by spawnUntracked and waits for it, so it leaves no zombie. */
+export function killAndReap(pid: number): void {
+  if (killFn(pid, 9 /* SIGKILL */) !== 0 && koffi.errno() !== 3 /* ESRCH: gone, still to be reaped */) {
+    throw new Error(`kill ${pid} failed: errno ${koffi.errno()}`);
+  }
+  for (;;) {
+    if (waitpid(pid, [0], 0) === pid) return;
+    const errno = koffi.errno();
+    if (errno !== 4 /* EINTR */) throw new Error(`waitpid ${pid} failed: ${strerror(errno) as string}`);
+  }
+}
