@@ -116,6 +116,64 @@ describe('faas instances argument parsing', () => {
   });
 });
 
+describe('faas snapshot and faas branch argument parsing', () => {
+  test('snapshot create reads repeatable --meta KEY=VALUE, --live and --json', async () => {
+    const { program, calls } = spyOn('snapshot', 'create');
+    assert.equal(await runCli(argv('snapshot', 'create', 'inst-1', '--meta', 'step=one', '--meta', 'note=a=b', '--meta', 'empty=', '--live', '--json'), program), 0);
+    assert.equal(calls[0]?.[0], 'inst-1');
+    assert.deepEqual(calls[0]?.[1], { meta: { step: 'one', note: 'a=b', empty: '' }, live: true, json: true });
+  });
+
+  test('a --meta without a key is a usage error', async () => {
+    const { program, calls, stderr } = spyOn('snapshot', 'create');
+    assert.equal(await runCli(argv('snapshot', 'create', 'inst-1', '--meta', '=v'), program), 2);
+    assert.equal(calls.length, 0);
+    assert.match(stderr.join(''), /meta.*=v/);
+  });
+
+  test('snapshot create: --instance and --execution together are a usage error', async () => {
+    const { program, calls } = spyOn('snapshot', 'create');
+    assert.equal(await runCli(argv('snapshot', 'create', 'x-1', '--instance', '--execution'), program), 2);
+    assert.equal(calls.length, 0);
+  });
+
+  test('snapshot ls reads --parent, --instance and --limit', async () => {
+    const { program, calls } = spyOn('snapshot', 'ls');
+    await runCli(argv('snapshot', 'ls', '--parent', 'none', '--instance', 'inst-1', '--limit', '5'), program);
+    assert.deepEqual(calls[0]?.[0], { parent: 'none', instance: 'inst-1', limit: 5 });
+  });
+
+  test('snapshot diff takes two refs; rm takes several with --cascade; gc reads --grace-ms 0', async () => {
+    const diff = spyOn('snapshot', 'diff');
+    await runCli(argv('snapshot', 'diff', 'snap-a', 'snap-b'), diff.program);
+    assert.deepEqual(diff.calls[0]?.slice(0, 2), ['snap-a', 'snap-b']);
+    assert.equal(await runCli(argv('snapshot', 'diff', 'snap-a'), spyOn('snapshot', 'diff').program), 2);
+    const rm = spyOn('snapshot', 'rm');
+    await runCli(argv('snapshot', 'rm', 'snap-a', 'snap-b', '--cascade'), rm.program);
+    assert.deepEqual(rm.calls[0]?.slice(0, 2), [['snap-a', 'snap-b'], { cascade: true }]);
+    const gc = spyOn('snapshot', 'gc');
+    await runCli(argv('snapshot', 'gc', '--grace-ms', '0'), gc.program);
+    assert.deepEqual(gc.calls[0]?.[0], { graceMs: 0 });
+  });
+
+  test('snapshot restore reads --id, --meta and limits', async () => {
+    const { program, calls } = spyOn('snapshot', 'restore');
+    await runCli(argv('snapshot', 'restore', 'snap-a', '--id', 'mine', '--memory', '64'), program);
+    assert.equal(calls[0]?.[0], 'snap-a');
+    assert.deepEqual(calls[0]?.[1], { id: 'mine', memory: 64 });
+  });
+
+  test('branch reads -n (default 1) and rejects 0', async () => {
+    const one = spyOn('branch');
+    await runCli(argv('branch', 'snap-a'), one.program);
+    assert.deepEqual(one.calls[0]?.slice(0, 2), ['snap-a', { count: 1 }]);
+    const three = spyOn('branch');
+    await runCli(argv('branch', 'snap-a', '-n', '3', '--json'), three.program);
+    assert.deepEqual(three.calls[0]?.[1], { count: 3, json: true });
+    assert.equal(await runCli(argv('branch', 'snap-a', '-n', '0'), spyOn('branch').program), 2);
+  });
+});
+
 describe('global options', () => {
   test('--url and --api-key reach every command', async () => {
     const { program, calls } = spyOn('instances', 'ls');

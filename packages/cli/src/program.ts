@@ -5,10 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILURE, EXIT_USAGE, LOCAL_API_KEY_FILE, reportError } from './cli-context.ts';
+import { registerBranchCommand } from './commands/branches/branch.ts';
 import { registerExecCommand } from './commands/executions/exec.ts';
 import { registerLogsCommand } from './commands/executions/logs.ts';
 import { registerInstancesCommands } from './commands/instances/index.ts';
 import { registerServeCommand } from './commands/server/serve.ts';
+import { registerSnapshotCommands } from './commands/snapshots/index.ts';
 import { UsageError } from './usage-error.ts';
 
 function cliVersion(): string {
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerExecCommand(program);
   registerLogsCommand(program);
   registerInstancesCommands(program);
+  registerSnapshotCommands(program);
+  registerBranchCommand(program);
   return program;
 }
 

@@ -12,3 +12,8 @@ export function instancePath(instanceId: string): string {
 export function executionPath(executionId: string): string {
   return `/api/v1/executions/${encodeURIComponent(executionId)}`;
 }
+
+/** @example snapshotPath('snap-1'); // "/api/v1/snapshots/snap-1" */
+export function snapshotPath(ref: string): string {
+  return `/api/v1/snapshots/${encodeURIComponent(ref)}`;
+}

@@ -6,7 +6,24 @@ import type { ExecuteRequest, ExecutionEvent, ExecutionResult, KillOptions } fro
 import { ExecutionsApi, type WaitOptions } from './executions-api.ts';
 import { HttpTransport } from './http-transport.ts';
 import type { HealthStatus, MetricsSummary } from './instance-types.ts';
+import type { Instance } from './instance-handle.ts';
 import { InstancesClient } from './instances-client.ts';
+import type {
+  BranchList,
+  CreateBranchOptions,
+  CreateSnapshotOptions,
+  DeleteSnapshotOptions,
+  GcOptions,
+  GcResult,
+  ListSnapshotsOptions,
+  RestoreSnapshotOptions,
+  Snapshot,
+  SnapshotDiff,
+  SnapshotLineage,
+  SnapshotTarget,
+  VerifyResult,
+} from './snapshot-types.ts';
+import { SnapshotsApi } from './snapshots-api.ts';
 import { fromWireHealth, fromWireMetrics } from './wire-mapping.ts';
 
 /**
@@ -30,7 +47,7 @@ export type ExecuteEphemeralOptions = Omit<ExecuteRequest, 'code' | 'command'>;
 
 /**
  * The faas client. Flat methods for one-shot executions and for following or killing any
- * execution; `instances` for long-lived instances. Every call goes through one transport:
+ * execution, and for snapshots and branches; `instances` for long-lived instances. Every call goes through one transport:
  * bearer auth, client timeouts, FaasError on failure, retries only where repeating is safe.
  *
  * @example
@@ -45,6 +62,7 @@ export class FaaSPlatformClient {
   /** Long-lived instances. */
   readonly instances: InstancesClient;
   readonly #api: ExecutionsApi;
+  readonly #snapshots: SnapshotsApi;
 
   /**
    * @example
@@ -62,6 +80,7 @@ export class FaaSPlatformClient {
     this.platformUrl = transport.baseUrl;
     this.#api = new ExecutionsApi(transport);
     this.instances = new InstancesClient(this.#api);
+    this.#snapshots = new SnapshotsApi(transport, this.instances);
   }
 
   /**
@@ -182,5 +201,133 @@ export class FaaSPlatformClient {
    */
   async metrics(): Promise<MetricsSummary> {
     return fromWireMetrics(await this.#api.transport.request<WireMetricsSummary>({ method: 'GET', path: '/api/v1/metrics' }));
+  }
+
+  /**
+   * Snapshots an instance's files and env (`POST /api/v1/snapshots`). The target is an
+   * instance, or an execution (for the instance it ran in). A plain string starting with
+   * `exec-` (every generated execution id) is sent as an execution id, anything else as an
+   * instance id; when nothing of the guessed kind exists, the other kind is tried (and when
+   * neither exists, the guess's INSTANCE_NOT_FOUND or EXECUTION_NOT_FOUND is thrown). Client-chosen
+   * ids can have any form, so pass `{ executionId }` or `{ instanceId }` to say which it is. Not
+   * retried on a dropped connection: that could take a second snapshot.
+   *
+   * @example
+   * const snapshot = await client.createSnapshot(instance.id, { step: 'deps installed' });
+   * const live = await client.createSnapshot({ executionId: 'my-build' }, undefined, { deterministic: false });
+   */
+  createSnapshot(target: SnapshotTarget, metadata?: Record<string, string>, options: CreateSnapshotOptions = {}): Promise<Snapshot> {
+    return this.#snapshots.create(target, metadata, options);
+  }
+
+  /**
+   * Reads a snapshot by id (`snap-...`) or content hash (64 lowercase hex). Unknown:
+   * SNAPSHOT_NOT_FOUND; neither form: INVALID_HASH.
+   *
+   * @example
+   * const snapshot = await client.getSnapshot('snap-0a1b2c3d4e5f6g7h');
+   */
+  getSnapshot(ref: string): Promise<Snapshot> {
+    return this.#snapshots.get(ref);
+  }
+
+  /**
+   * Lists snapshots, newest first.
+   *
+   * @example
+   * const children = await client.listSnapshots({ parentId: snapshot.id });
+   * const ofInstance = await client.listSnapshots({ instanceId: instance.id, limit: 10 });
+   */
+  listSnapshots(options: ListSnapshotsOptions = {}): Promise<Snapshot[]> {
+    return this.#snapshots.list(options);
+  }
+
+  /**
+   * Deletes a snapshot and resolves with the ids deleted, descendants first. With children or
+   * live instances made from it: SNAPSHOT_IN_USE, unless `cascade` (which deletes those
+   * instances and every descendant too).
+   *
+   * @example
+   * const deleted = await client.deleteSnapshot(snapshot.id, { cascade: true });
+   */
+  deleteSnapshot(ref: string, options: DeleteSnapshotOptions = {}): Promise<string[]> {
+    return this.#snapshots.delete(ref, options);
+  }
+
+  /**
+   * A new running instance with the snapshot's files and env. Its next snapshot has this one
+   * as parent.
+   *
+   * @example
+   * const instance = await client.restoreSnapshot(snapshot.id);
+   * await instance.exec({ code: 'ls /workspace' });
+   */
+  restoreSnapshot(ref: string, options: RestoreSnapshotOptions = {}): Promise<Instance> {
+    return this.#snapshots.restore(ref, options);
+  }
+
+  /**
+   * `count` independent copy-on-write instances from one snapshot, all or none.
+   *
+   * @example
+   * const branches = await client.createBranch(snapshot.id, { count: 3 });
+   * await Promise.all(branches.map((b, i) => b.exec({ code: `./try-variant ${i}` })));
+   */
+  createBranch(snapshotId: string, options: CreateBranchOptions = {}): Promise<Instance[]> {
+    return this.#snapshots.branch(snapshotId, options);
+  }
+
+  /**
+   * Instances (not deleted) made from a snapshot, or from any snapshot without one.
+   *
+   * @example
+   * const { branches } = await client.listBranches(snapshot.id);
+   */
+  listBranches(snapshotId?: string): Promise<BranchList> {
+    return this.#snapshots.listBranches(snapshotId);
+  }
+
+  /**
+   * A snapshot with its ancestors (parent first) and descendants (depth-first).
+   *
+   * @example
+   * const { ancestors } = await client.snapshotLineage(snapshot.id);
+   * const root = ancestors.at(-1);
+   */
+  snapshotLineage(ref: string): Promise<SnapshotLineage> {
+    return this.#snapshots.lineage(ref);
+  }
+
+  /**
+   * Paths added, removed and modified from one snapshot to another, and env vars changed.
+   *
+   * @example
+   * const { added, modified } = await client.diffSnapshots(before.id, after.id);
+   */
+  diffSnapshots(from: string, to: string): Promise<SnapshotDiff> {
+    return this.#snapshots.diff(from, to);
+  }
+
+  /**
+   * Re-hashes every blob of the store and checks every snapshot is complete. Reads the whole
+   * store: on a large one, give the client a longer `timeout`.
+   *
+   * @example
+   * const report = await client.verifySnapshots();
+   * if (!report.ok) throw new Error(`${report.corruptBlobs.length} corrupt blobs`);
+   */
+  verifySnapshots(): Promise<VerifyResult> {
+    return this.#snapshots.verify();
+  }
+
+  /**
+   * Removes blobs and materialized trees no snapshot references (those younger than the grace
+   * period stay).
+   *
+   * @example
+   * const { blobsDeleted, freedBytes } = await client.gcSnapshots({ graceMs: 0 });
+   */
+  gcSnapshots(options: GcOptions = {}): Promise<GcResult> {
+    return this.#snapshots.gc(options);
   }
 }

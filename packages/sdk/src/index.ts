@@ -49,4 +49,23 @@ export type {
   Percentiles,
   RuntimeCapabilities,
 } from './instance-types.ts';
+export type {
+  BranchList,
+  CreateBranchOptions,
+  CreateSnapshotOptions,
+  DeleteSnapshotOptions,
+  DiffChange,
+  DiffEntry,
+  EntryType,
+  GcOptions,
+  GcResult,
+  LineageNode,
+  ListSnapshotsOptions,
+  RestoreSnapshotOptions,
+  Snapshot,
+  SnapshotDiff,
+  SnapshotLineage,
+  SnapshotTarget,
+  VerifyResult,
+} from './snapshot-types.ts';
 export { ErrorCode, FaasError, isFaasError } from '@faas/protocol/errors';

@@ -25,6 +25,7 @@ export class Instance implements InstanceInfo {
   startedAt!: Date | null;
   stoppedAt!: Date | null;
   startDurationMs!: number | null;
+  sourceSnapshotId!: string | null;
   readonly #instances: InstancesClient;
 
   /** @internal Created by `client.instances`. */
@@ -97,6 +98,7 @@ export class Instance implements InstanceInfo {
       startedAt: this.startedAt,
       stoppedAt: this.stoppedAt,
       startDurationMs: this.startDurationMs,
+      sourceSnapshotId: this.sourceSnapshotId,
     };
   }
 
@@ -113,5 +115,6 @@ export class Instance implements InstanceInfo {
     this.startedAt = info.startedAt;
     this.stoppedAt = info.stoppedAt;
     this.startDurationMs = info.startDurationMs;
+    this.sourceSnapshotId = info.sourceSnapshotId;
   }
 }

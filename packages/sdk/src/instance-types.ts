@@ -48,6 +48,8 @@ export interface InstanceInfo {
   stoppedAt: Date | null;
   /** Measured time the runtime took to start it. */
   startDurationMs: number | null;
+  /** The snapshot it was restored or branched from (its next snapshot has that one as parent); null otherwise. */
+  sourceSnapshotId: string | null;
 }
 
 /**

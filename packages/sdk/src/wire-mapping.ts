@@ -6,19 +6,28 @@
  * `undefined` members vanish in JSON anyway, so nothing else is sent.
  */
 import type {
+  CreateBranchesRequest as WireCreateBranchesRequest,
   CreateInstanceRequest as WireCreateInstanceRequest,
   ExecRequest as WireExecRequest,
   ExecStarted as WireExecStarted,
   ExecuteRequest as WireExecuteRequest,
   Execution as WireExecution,
   ExecutionEvent as WireExecutionEvent,
+  GcResult as WireGcResult,
   Health as WireHealth,
   Instance as WireInstance,
   KillRequest as WireKillRequest,
+  Limits as WireLimits,
+  Lineage as WireLineage,
   MetricsSummary as WireMetricsSummary,
+  RestoreSnapshotRequest as WireRestoreSnapshotRequest,
+  Snapshot as WireSnapshot,
+  SnapshotDiff as WireSnapshotDiff,
+  VerifyResult as WireVerifyResult,
 } from '@faas/protocol/wire';
 import type { ExecRequest, ExecuteRequest, ExecutionEvent, ExecutionResult, ExecutionStarted, KillOptions } from './execution-types.ts';
-import type { CreateInstanceOptions, HealthStatus, InstanceInfo, MetricsSummary } from './instance-types.ts';
+import type { CreateInstanceOptions, HealthStatus, InstanceInfo, InstanceLimits, MetricsSummary } from './instance-types.ts';
+import type { CreateBranchOptions, GcResult, LineageNode, RestoreSnapshotOptions, Snapshot, SnapshotDiff, SnapshotLineage, VerifyResult } from './snapshot-types.ts';
 
 /** Drops undefined members so a body holds exactly what the caller set. */
 function compact<T extends object>(value: T): T {
@@ -60,12 +69,23 @@ export function toWireExecuteRequest(request: ExecuteRequest, background?: boole
   });
 }
 
+function toWireLimits(limits: Partial<InstanceLimits> | undefined): WireLimits | undefined {
+  return limits ? compact({ memory_mb: limits.memoryMb, cpu_cores: limits.cpuCores, pids_max: limits.pidsMax }) : undefined;
+}
+
 /** Body of `POST /api/v1/instances`. */
 export function toWireCreateInstance(options: CreateInstanceOptions): WireCreateInstanceRequest {
-  const limits = options.limits
-    ? compact({ memory_mb: options.limits.memoryMb, cpu_cores: options.limits.cpuCores, pids_max: options.limits.pidsMax })
-    : undefined;
-  return compact({ id: options.id, env: options.env, env_vars: options.envVars, limits, metadata: options.metadata });
+  return compact({ id: options.id, env: options.env, env_vars: options.envVars, limits: toWireLimits(options.limits), metadata: options.metadata });
+}
+
+/** Body of `POST /api/v1/snapshots/:ref/restore`. */
+export function toWireRestoreSnapshot(options: RestoreSnapshotOptions): WireRestoreSnapshotRequest {
+  return compact({ id: options.id, limits: toWireLimits(options.limits), metadata: options.metadata });
+}
+
+/** Body of `POST /api/v1/branches`. */
+export function toWireCreateBranches(snapshotId: string, options: CreateBranchOptions): WireCreateBranchesRequest {
+  return compact({ snapshot_id: snapshotId, count: options.count, limits: toWireLimits(options.limits), metadata: options.metadata });
 }
 
 /** Body of `POST /api/v1/executions/:id/kill`. */
@@ -114,6 +134,88 @@ export function fromWireInstance(wire: WireInstance): InstanceInfo {
     startedAt: toDateOrNull(wire.started_at),
     stoppedAt: toDateOrNull(wire.stopped_at),
     startDurationMs: wire.start_duration_ms,
+    // Absent from servers older than snapshots.
+    sourceSnapshotId: wire.source_snapshot_id ?? null,
+  };
+}
+
+export function fromWireSnapshot(wire: WireSnapshot): Snapshot {
+  return {
+    id: wire.id,
+    contentHash: wire.content_hash,
+    parentId: wire.parent_id,
+    parentHash: wire.parent_hash,
+    fsHash: wire.fs_hash,
+    envHash: wire.env_hash,
+    memoryHash: wire.memory_hash,
+    size: wire.size,
+    storedBytes: wire.stored_bytes,
+    fileCount: wire.file_count,
+    dirCount: wire.dir_count,
+    symlinkCount: wire.symlink_count,
+    createdAt: toDate(wire.created_at),
+    metadata: wire.metadata,
+    env: wire.env,
+    envVars: wire.env_vars,
+    sourceInstanceId: wire.source_instance_id,
+    sourceExecutionId: wire.source_execution_id,
+    deterministic: wire.deterministic,
+    durationMs: wire.duration_ms,
+  };
+}
+
+export function fromWireLineage(wire: WireLineage): SnapshotLineage {
+  const node = (n: WireLineage['ancestors'][number]): LineageNode => ({
+    id: n.id,
+    contentHash: n.content_hash,
+    parentId: n.parent_id,
+    depth: n.depth,
+    createdAt: toDate(n.created_at),
+    metadata: n.metadata,
+  });
+  return { snapshot: fromWireSnapshot(wire.snapshot), ancestors: wire.ancestors.map(node), descendants: wire.descendants.map(node) };
+}
+
+export function fromWireSnapshotDiff(wire: WireSnapshotDiff): SnapshotDiff {
+  const entry = (e: WireSnapshotDiff['added'][number]) => compact({ path: e.path, pathBase64: e.path_base64, type: e.type, size: e.size });
+  return {
+    from: wire.from,
+    to: wire.to,
+    added: wire.added.map(entry),
+    removed: wire.removed.map(entry),
+    modified: wire.modified.map((m) =>
+      compact({ path: m.path, pathBase64: m.path_base64, type: m.type, oldType: m.old_type, oldSize: m.old_size, size: m.size, changes: m.changes }),
+    ),
+    envChanged: wire.env_changed,
+    summary: {
+      added: wire.summary.added,
+      removed: wire.summary.removed,
+      modified: wire.summary.modified,
+      bytesAdded: wire.summary.bytes_added,
+      bytesRemoved: wire.summary.bytes_removed,
+    },
+  };
+}
+
+export function fromWireVerify(wire: WireVerifyResult): VerifyResult {
+  return {
+    ok: wire.ok,
+    blobsChecked: wire.blobs_checked,
+    corruptBlobs: wire.corrupt_blobs.map((c) => ({ hash: c.hash, actualHash: c.actual_hash, size: c.size })),
+    strayFiles: wire.stray_files,
+    snapshotsChecked: wire.snapshots_checked,
+    missingBlobs: wire.missing_blobs.map((m) => ({ snapshotId: m.snapshot_id, hash: m.hash, path: m.path })),
+  };
+}
+
+export function fromWireGc(wire: WireGcResult): GcResult {
+  return {
+    blobsScanned: wire.blobs_scanned,
+    blobsDeleted: wire.blobs_deleted,
+    freedBytes: wire.freed_bytes,
+    blobsKept: wire.blobs_kept,
+    tempFilesRemoved: wire.temp_files_removed,
+    treesRemoved: wire.trees_removed,
   };
 }
 

@@ -23,6 +23,19 @@ export function parseEnvVar(value: string, previous: Record<string, string> = {}
 }
 
 /**
+ * Commander collector for a repeatable `--meta KEY=VALUE` label: splits at the first "=", the
+ * key must not be empty, the value may be.
+ *
+ * @example
+ * parseMetadata('step=build', parseMetadata('note=a=b', {})); // { note: 'a=b', step: 'build' }
+ */
+export function parseMetadata(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const equals = value.indexOf('=');
+  if (equals < 1) throw new InvalidArgumentError(`expected KEY=VALUE, got "${value}"`);
+  return { ...previous, [value.slice(0, equals)]: value.slice(equals + 1) };
+}
+
+/**
  * Commander parser for a whole number >= 1 (milliseconds, MiB, pids).
  *
  * @example

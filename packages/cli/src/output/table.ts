@@ -30,3 +30,22 @@ export function formatAge(time: Date, now: Date = new Date()): string {
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`;
   return `${Math.floor(seconds / 86_400)}d ago`;
 }
+
+/**
+ * A byte count for people: exact below 1 KiB, else one decimal in KiB, MiB, GiB or TiB.
+ *
+ * @example
+ * formatBytes(512);     // "512 B"
+ * formatBytes(1536);    // "1.5 KiB"
+ */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
