@@ -28,6 +28,8 @@ export interface Snapshot {
   /** Bytes this snapshot added to the blob store (new file contents and tree nodes). */
   storedBytes: number;
   fileCount: number;
+  /** Files whose content this capture read (the others were unchanged since the instance's previous snapshot). */
+  filesRead: number;
   dirCount: number;
   symlinkCount: number;
   createdAt: Date;

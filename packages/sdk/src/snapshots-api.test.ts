@@ -32,6 +32,7 @@ function wireSnapshot(overrides: Record<string, unknown> = {}): Record<string, u
     size: 12,
     stored_bytes: 40,
     file_count: 2,
+    files_read: 2,
     dir_count: 1,
     symlink_count: 0,
     created_at: TIME,

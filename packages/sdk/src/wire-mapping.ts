@@ -151,6 +151,7 @@ export function fromWireSnapshot(wire: WireSnapshot): Snapshot {
     size: wire.size,
     storedBytes: wire.stored_bytes,
     fileCount: wire.file_count,
+    filesRead: wire.files_read,
     dirCount: wire.dir_count,
     symlinkCount: wire.symlink_count,
     createdAt: toDate(wire.created_at),

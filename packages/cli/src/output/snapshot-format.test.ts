@@ -19,6 +19,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     size: 2048,
     storedBytes: 100,
     fileCount: 3,
+    filesRead: 3,
     dirCount: 2,
     symlinkCount: 1,
     createdAt: ago(90_000),

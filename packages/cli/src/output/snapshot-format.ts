@@ -46,7 +46,7 @@ export function formatSnapshot(snapshot: Snapshot, now = new Date()): string {
     ['env vars', Object.keys(snapshot.envVars).join(', ') || '-'],
     ['size', `${formatBytes(snapshot.size)} in ${snapshot.fileCount} files, ${snapshot.dirCount} dirs, ${snapshot.symlinkCount} symlinks`],
     ['stored', `${formatBytes(snapshot.storedBytes)} new in the blob store`],
-    ['capture', `${snapshot.deterministic ? 'frozen' : 'live'}, ${snapshot.durationMs} ms`],
+    ['capture', `${snapshot.deterministic ? 'frozen' : 'live'}, ${snapshot.durationMs} ms, read ${snapshot.filesRead} of ${snapshot.fileCount} files`],
     ['created', `${snapshot.createdAt.toISOString()} (${formatAge(snapshot.createdAt, now)})`],
     ['metadata', formatMetadata(snapshot.metadata) || '-'],
   ];

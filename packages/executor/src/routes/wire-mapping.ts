@@ -69,6 +69,7 @@ export function snapshotToWire(r: SnapshotRecord): Snapshot {
     size: r.size,
     stored_bytes: r.storedBytes,
     file_count: r.fileCount,
+    files_read: r.filesRead,
     dir_count: r.dirCount,
     symlink_count: r.symlinkCount,
     created_at: r.createdAt.toISOString(),

@@ -126,14 +126,16 @@ export class SnapshotService {
     const lease = blobs.lease();
     const batch = blobs.batch({ lease });
     try {
-      const scan = async (withCache: boolean) => {
+      // The cache is always given: an empty one (first scan, or cleared below) misses every
+      // lookup and is filled for the next capture.
+      const scan = async () => {
         cache.begin(clock.now().getTime());
         const thaw = deterministic ? await runtime.freeze(instanceId) : undefined;
         try {
           return await scanTree(runtime.rootDir(instanceId), {
             blobs: batch,
             lease,
-            cache: withCache ? cache : undefined,
+            cache,
             exclude: (rel) => owned.has(rel),
             // Sockets and FIFOs are live objects of running processes, not state.
             skipSpecial: true,
@@ -142,14 +144,14 @@ export class SnapshotService {
           thaw?.();
         }
       };
-      let result = await scan(cache.size > 0);
+      let result = await scan();
       if (result.cacheHits.length > 0) {
         // Pinned before the check: if the snapshot that holds these blobs still exists now,
         // gc has kept them all along, and from now on the lease keeps them.
         lease.pinKnown(result.cacheHits);
         if (cache.owner === undefined || (await store.snapshots.get(cache.owner)) === undefined) {
           cache.clear();
-          result = await scan(false);
+          result = await scan();
         }
       }
       const tree = await storeTree(result.tree, batch, lease);
@@ -167,6 +169,7 @@ export class SnapshotService {
         size: result.totalBytes,
         storedBytes: committed.createdBytes,
         fileCount: result.fileCount,
+        filesRead: result.fileCount - result.cacheHits.length,
         dirCount: result.dirCount,
         symlinkCount: result.symlinkCount,
         env: instance.env,

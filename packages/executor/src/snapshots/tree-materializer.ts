@@ -27,7 +27,7 @@ import type { TreeReader } from './tree-store.ts';
 const TMP_PREFIX = '.tmp-';
 const SLASH = Buffer.from('/');
 /** Files copied at once (the thread pool has 4 threads; a few more keep it busy). */
-const COPY_CONCURRENCY = 8;
+const COPY_CONCURRENCY = 16;
 
 export interface MaterializerOptions {
   /** Where trees live (created 0700: only root may enter). */
@@ -83,7 +83,8 @@ export class TreeMaterializer {
     const tmp = join(this.options.dir, `${TMP_PREFIX}${fsHash.slice(0, 16)}-${randomBytes(4).toString('hex')}`);
     try {
       await mkdir(tmp, { mode: 0o755 });
-      const copies: Array<() => Promise<void>> = [];
+      /** File copies per directory: run interleaved, as creates in one directory serialise on its lock. */
+      const copies = new Map<string, Array<() => Promise<void>>>();
       /** Directory modes are applied last, deepest first: a 0555 dir must still take its children. */
       const dirModes: Array<{ path: Buffer; mode: number }> = [];
       const { reader } = this.options;
@@ -109,12 +110,15 @@ export class TreeMaterializer {
             await symlink(entry.target!, path);
             await lchown(path, owner, owner);
           } else {
-            copies.push(() => this.#copyFile(entry, path, owner));
+            const key = rel.toString('latin1');
+            let list = copies.get(key);
+            if (list === undefined) copies.set(key, (list = []));
+            list.push(() => this.#copyFile(entry, path, owner));
           }
         }
       };
       await go(fsHash, Buffer.alloc(0), baseNames(Buffer.alloc(0)));
-      await runLimited(copies, COPY_CONCURRENCY);
+      await runLimited(interleave([...copies.values()]), COPY_CONCURRENCY);
       for (const { path, mode } of dirModes.reverse()) await chmod(path, mode);
       await rename(tmp, target);
       return target;
@@ -140,6 +144,13 @@ export class TreeMaterializer {
     await chown(path, owner, owner);
     await chmod(path, entry.mode);
   }
+}
+
+/** Round-robin over the lists: one item of each in turn. */
+function interleave<T>(lists: T[][]): T[] {
+  const out: T[] = [];
+  for (let i = 0; out.length < lists.reduce((n, l) => n + l.length, 0); i++) for (const l of lists) if (i < l.length) out.push(l[i]!);
+  return out;
 }
 
 async function runLimited(jobs: ReadonlyArray<() => Promise<void>>, limit: number): Promise<void> {

@@ -156,6 +156,11 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     throw new FaasError('VALIDATION_FAILED', `scanTree: concurrency must be a positive integer, not ${concurrency}`, { concurrency });
   }
   const limiter = new Limiter(concurrency);
+  /**
+   * Files in progress at once when storing: every directory is walked concurrently, so without
+   * this bound each small file would be read and held in memory while its put waits.
+   */
+  const fileSlots = new Limiter(Math.max(2 * concurrency, 16));
   const counts = { fileCount: 0, dirCount: 0, symlinkCount: 0, skippedCount: 0, totalBytes: 0, storedBytes: 0 };
   /** One buffer for all synchronous small-file reads (never shared across an await). */
   const smallBuf = Buffer.allocUnsafe(SMALL_FILE + 1);
@@ -306,7 +311,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     let st: Stats | undefined;
     const known = d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice();
     if (!known) kind = st = await lstat(path); // DT_UNKNOWN on some filesystems
-    if (kind.isFile()) return scanFile(path, rel);
+    if (kind.isFile()) return blobs ? fileSlots.run(() => scanFile(path, rel)) : scanFile(path, rel);
     if (kind.isSymbolicLink()) {
       const target = await readlink(path, { encoding: 'buffer' });
       counts.symlinkCount++;

@@ -477,6 +477,7 @@ function snapshotRecord(overrides: Partial<SnapshotRecord> = {}): SnapshotRecord
     size: 1234,
     storedBytes: 99,
     fileCount: 3,
+    filesRead: 2,
     dirCount: 2,
     symlinkCount: 1,
     env: 'host',

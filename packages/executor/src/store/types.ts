@@ -48,6 +48,8 @@ export interface SnapshotRecord {
   /** Bytes this snapshot added to the blob store. */
   storedBytes: number;
   fileCount: number;
+  /** Files whose content the capture read (the rest were known unchanged). */
+  filesRead: number;
   dirCount: number;
   symlinkCount: number;
   env: string;

@@ -37,6 +37,7 @@ export const Snapshot = Type.Object({
   size: Type.Integer({ description: 'Sum of the sizes of the files in the tree, in bytes.' }),
   stored_bytes: Type.Integer({ description: 'Bytes this snapshot added to the blob store (new file contents and tree nodes).' }),
   file_count: Type.Integer(),
+  files_read: Type.Integer({ description: "Files whose content this capture read; the others were unchanged since the instance's previous snapshot and were not read again." }),
   dir_count: Type.Integer(),
   symlink_count: Type.Integer(),
   created_at: IsoTime,

@@ -97,6 +97,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .addColumn('size', 'integer', (c) => c.notNull())
         .addColumn('stored_bytes', 'integer', (c) => c.notNull())
         .addColumn('file_count', 'integer', (c) => c.notNull())
+        .addColumn('files_read', 'integer', (c) => c.notNull())
         .addColumn('dir_count', 'integer', (c) => c.notNull())
         .addColumn('symlink_count', 'integer', (c) => c.notNull())
         .addColumn('env', 'text', (c) => c.notNull())

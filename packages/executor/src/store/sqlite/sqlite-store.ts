@@ -58,6 +58,7 @@ export interface SnapshotsTable {
   size: number;
   stored_bytes: number;
   file_count: number;
+  files_read: number;
   dir_count: number;
   symlink_count: number;
   env: string;
@@ -535,6 +536,7 @@ function encodeSnapshot(r: SnapshotRecord): SnapshotsTable {
     size: r.size,
     stored_bytes: r.storedBytes,
     file_count: r.fileCount,
+    files_read: r.filesRead,
     dir_count: r.dirCount,
     symlink_count: r.symlinkCount,
     env: r.env,
@@ -560,6 +562,7 @@ function decodeSnapshot(row: SnapshotsTable): SnapshotRecord {
     size: row.size,
     storedBytes: row.stored_bytes,
     fileCount: row.file_count,
+    filesRead: row.files_read,
     dirCount: row.dir_count,
     symlinkCount: row.symlink_count,
     env: row.env,
