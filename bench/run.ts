@@ -9,6 +9,7 @@ import { coldStart } from './cold-start.ts';
 import { httpExecute } from './http-execute.ts';
 import { mainThread } from './main-thread.ts';
 import { snapshotHash } from './snapshot-hash.ts';
+import { snapshots } from './snapshots.ts';
 import { throughput } from './throughput.ts';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
@@ -17,9 +18,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   throughput,
   'main-thread': mainThread,
   'snapshot-hash': snapshotHash,
+  snapshots,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {
