@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { SnapshotHasher } from '@faas/protocol/snapshot-hash';
 import { openLocalBlobStore } from '../packages/executor/src/blobs/local/local-blob-store.ts';
 import { scanTree } from '../packages/executor/src/snapshots/tree-scanner.ts';
+import { FileHashCache } from '../packages/executor/src/snapshots/file-hash-cache.ts';
 import { ms, now, printTable, ratio, section, summarize, verdict } from './lib/stats.ts';
 
 const CACHE = join(tmpdir(), 'faas-bench-snapshot-hash-v1');
@@ -171,27 +172,33 @@ export async function snapshotHash(): Promise<void> {
   const original = await readFile(samplePath);
   try {
     const blobs = await openLocalBlobStore({ root: storeDir });
+    // As the server does per instance: the first scan fills a file hash cache, the next reads
+    // only files whose stat changed.
+    const cache = new FileHashCache();
+    cache.begin(Date.now());
     let s = now();
-    const full = await scanTree(BIG_TREE, { blobs });
+    const full = await scanTree(BIG_TREE, { blobs, cache });
     const fullMs = now() - s;
+    cache.commit('full');
     const changed = Buffer.from(original);
     changed[0] = (changed[0]! + 1) & 0xff;
     await writeFile(samplePath, changed);
+    cache.begin(Date.now());
     s = now();
-    const inc = await scanTree(BIG_TREE, { blobs });
+    const inc = await scanTree(BIG_TREE, { blobs, cache });
     const incMs = now() - s;
     if (inc.fsHash === full.fsHash) throw new Error('the incremental snapshot has the same fs hash as the full one');
     console.log('');
     console.log(`  snapshot into a fresh LocalBlobStore (${storeDir}), then again after changing one ${original.length}-byte file:`);
     printTable(['snapshot', 'ms', 'storedBytes', 'files'], [
       ['full', ms(fullMs), full.storedBytes, full.fileCount],
-      ['incremental (1 file changed)', ms(incMs), inc.storedBytes, inc.fileCount],
+      [`incremental (1 file changed; ${inc.fileCount - inc.cacheHits.length} read)`, ms(incMs), inc.storedBytes, inc.fileCount],
     ]);
     const timeRatio = incMs / fullMs;
     const bytesRatio = inc.storedBytes / full.storedBytes;
     console.log(`  ratio incremental/full: time ${(timeRatio * 100).toFixed(1)}% (target < ${TARGET_INCREMENTAL * 100}%: ${verdict(timeRatio < TARGET_INCREMENTAL)}), ` +
       `stored bytes ${(bytesRatio * 100).toFixed(4)}% (target < ${TARGET_INCREMENTAL * 100}%: ${verdict(bytesRatio < TARGET_INCREMENTAL)})`);
-    console.log(`  (an incremental snapshot still reads and hashes every file; the blob store only skips rewriting existing blobs)`);
+    console.log(`  (blobs are put one by one here, each made durable alone; the server batches them: see the snapshots section)`);
   } finally {
     await writeFile(samplePath, original);
     await rm(storeDir, { recursive: true, force: true });

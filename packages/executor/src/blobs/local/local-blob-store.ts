@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, readdir, rm, unlink, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -93,7 +93,9 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async stat(hash: string): Promise<BlobStat | undefined> {
-    const st = await lstatOrUndefined(this.pathOf(hash));
+    // Synchronous: a stat of a cached dentry is a few µs, a thread-pool round trip costs ten
+    // times that, and a snapshot asks once per file.
+    const st = lstatSync(this.pathOf(hash), { throwIfNoEntry: false });
     return st?.isFile() ? { size: st.size } : undefined;
   }
 
@@ -579,7 +581,13 @@ class LocalBlobBatch implements BlobBatch {
         if (this.pending.has(hash)) await this.pending.get(hash)!.written;
         return { hash, size, created: false };
       }
-      if (await this.isDuplicate(hash)) return { hash, size, created: false };
+      // Checked with no await before the entry is registered below: a concurrent put of the
+      // same content that got here first has registered it by now.
+      const registered = this.pending.get(hash);
+      if (registered !== undefined) {
+        await registered.written;
+        return { hash, size, created: false };
+      }
       this.assertNotAborted();
       if (temp !== undefined) {
         // Streamed: the temp file is complete already.
