@@ -14,6 +14,7 @@ import type { RouteServices } from './routes/route-context.ts';
 import { streamRoutes } from './routes/stream-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { snapshotRoutes } from './routes/snapshot-routes.ts';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobStore } from './blobs/types.ts';
 import { openLocalBlobStore } from './blobs/local/local-blob-store.ts';
@@ -60,7 +61,13 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const executions = new ExecutionService(common);
   const execute = new ExecuteService({ store: deps.store, instances, executions, clock, logger, metrics });
   instances.onInstanceEnd((id) => executions.markInstanceEnding(id));
-  const blobs = deps.blobs ?? (await openLocalBlobStore({ root: join(config.dataDir, 'blobs') }));
+  let blobs = deps.blobs;
+  if (blobs === undefined) {
+    const root = join(config.dataDir, 'blobs');
+    blobs = await openLocalBlobStore({ root });
+    // Snapshot contents are the instances' files: root's alone, like the instances' dirs.
+    chmodSync(root, 0o700);
+  }
   const reader = new TreeReader(blobs);
   const trees = new TreeMaterializer({ dir: join(config.dataDir, 'snapshots', 'trees'), blobs, reader });
   const snapshots = new SnapshotService({ store: deps.store, runtime: deps.runtime, blobs, reader, trees, instances, clock, logger, metrics });
