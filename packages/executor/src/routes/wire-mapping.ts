@@ -79,6 +79,7 @@ export function snapshotToWire(r: SnapshotRecord): Snapshot {
     source_instance_id: r.sourceInstanceId,
     source_execution_id: r.sourceExecutionId,
     deterministic: r.deterministic,
+    merge_parent_ids: r.mergeParentIds,
     duration_ms: r.durationMs,
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FaasError, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
+import { FaasError, type ExecModeName, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
 import { SANDBOX_HOME, SANDBOX_USER, WORKSPACE } from '../runtime/bwrap/host-environment.ts';
 import type { ProcessExit, RuntimeProcess } from '../runtime/types.ts';
 import type { ExecutionRecord, InstanceRecord } from '../store/types.ts';
@@ -50,7 +50,7 @@ export class ExecutionService {
   constructor(private readonly deps: ExecutionServiceDeps) {}
 
   /** Starts an execution; resolves once its process runs (or failed to start). */
-  async start(instance: InstanceRecord, request: ProcessRequest, options: { ephemeral: boolean; requestStarted: number }): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
+  async start(instance: InstanceRecord, request: ProcessRequest, options: { ephemeral: boolean; requestStarted: number; mode?: ExecModeName }): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
     const { store, runtime, config, clock, metrics, logger } = this.deps;
     const { argv, workingDir, envVars, timeoutMs } = this.validate(request);
     const id = request.id ?? newId('exec');
@@ -68,6 +68,7 @@ export class ExecutionService {
       id,
       instanceId: instance.id,
       ephemeral: options.ephemeral,
+      mode: options.mode ?? 'ephemeral',
       status: 'running',
       command: argv,
       workingDir,

@@ -68,6 +68,8 @@ export class InstanceService {
         startDurationMs: null,
         sourceSnapshotId: from?.snapshotId ?? null,
         lastSnapshotId: null,
+        functionId: null,
+        pooled: false,
       };
       try {
         await store.instances.insert(rec);

@@ -180,6 +180,7 @@ export class SnapshotService {
         deterministic,
         durationMs: Math.round((clock.monotonicMs() - started) * 100) / 100,
         createdAt: clock.now(),
+        mergeParentIds: [],
       };
       await store.withTransaction(async (tx) => {
         await tx.snapshots.insert(record);

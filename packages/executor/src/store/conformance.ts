@@ -460,6 +460,8 @@ function instanceRecord(overrides: Partial<InstanceRecord> = {}): InstanceRecord
     startDurationMs: null,
     sourceSnapshotId: null,
     lastSnapshotId: null,
+    functionId: null,
+    pooled: false,
     ...overrides,
   };
 }
@@ -488,6 +490,7 @@ function snapshotRecord(overrides: Partial<SnapshotRecord> = {}): SnapshotRecord
     deterministic: true,
     durationMs: 12.5,
     createdAt: at(0),
+    mergeParentIds: [],
     ...overrides,
   };
 }
@@ -497,6 +500,7 @@ function executionRecord(instanceId: string, overrides: Partial<ExecutionRecord>
     id: freshId('exec'),
     instanceId,
     ephemeral: false,
+    mode: 'ephemeral',
     status: 'running',
     command: ['python3', '-c', 'print(1)'],
     workingDir: '/workspace',

@@ -1,4 +1,4 @@
-import type { ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
+import type { ExecModeName, ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
 
 /**
  * Metadata records as the domain sees them (camelCase, Dates). How a backend lays them out is
@@ -32,6 +32,10 @@ export interface InstanceRecord {
   sourceSnapshotId: string | null;
   /** Its newest snapshot: the parent of its next one (falls back to `sourceSnapshotId`). */
   lastSnapshotId: string | null;
+  /** persistent mode: the stable name requests use for it; unique among live instances. */
+  functionId: string | null;
+  /** Started ahead of demand by a warm pool and not handed out yet. */
+  pooled: boolean;
 }
 
 /** A committed snapshot. Only complete snapshots are ever stored: the record is the commit. */
@@ -60,6 +64,8 @@ export interface SnapshotRecord {
   deterministic: boolean;
   durationMs: number;
   createdAt: Date;
+  /** A merge: every snapshot merged, in order (`parentId` is the first). Empty otherwise. */
+  mergeParentIds: string[];
 }
 
 export interface SnapshotFilter {
@@ -76,6 +82,8 @@ export interface SnapshotRepository {
   get(id: string): Promise<SnapshotRecord | undefined>;
   /** The oldest snapshot with this content hash (equal content and parent give equal hashes). */
   getByContentHash(hash: string): Promise<SnapshotRecord | undefined>;
+  /** Snapshots an execution left (checkpointed and branched runs), newest first. */
+  listByExecution(executionId: string): Promise<SnapshotRecord[]>;
   list(filter?: SnapshotFilter): Promise<SnapshotRecord[]>;
   /** Every snapshot, oldest first: for lineage walks, verify and gc. */
   all(): Promise<SnapshotRecord[]>;
@@ -88,6 +96,8 @@ export interface ExecutionRecord {
   instanceId: string;
   /** Created by `POST /execute`: its instance is destroyed when it ends. */
   ephemeral: boolean;
+  /** The execute mode it ran under (`ephemeral` also for execs in an instance). */
+  mode: ExecModeName;
   status: ExecutionStatus;
   command: string[];
   workingDir: string;
@@ -113,6 +123,9 @@ export interface InstanceFilter {
   states?: readonly InstanceState[];
   /** Instances restored or branched from this snapshot. */
   sourceSnapshotId?: string;
+  functionId?: string;
+  /** Pooled (true) or handed-out (false) instances only; both when undefined. */
+  pooled?: boolean;
   nodeId?: string;
   /** Newest first; default 1000. */
   limit?: number;

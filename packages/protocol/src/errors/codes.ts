@@ -63,6 +63,12 @@ export const ErrorCode = {
   SNAPSHOT_IN_USE: 'SNAPSHOT_IN_USE',
   /** A snapshot's stored content is missing or corrupt, so it cannot be read or restored. */
   SNAPSHOT_CORRUPT: 'SNAPSHOT_CORRUPT',
+  /** Merging found paths changed differently by two inputs; nothing was written (details list them). */
+  MERGE_CONFLICT: 'MERGE_CONFLICT',
+  /** The snapshots to merge share no ancestor, so there is no base to compare them with. */
+  MERGE_UNRELATED: 'MERGE_UNRELATED',
+  /** A branch_from or branch id names an execution that left no snapshot. */
+  NO_SNAPSHOT_FOR_EXECUTION: 'NO_SNAPSHOT_FOR_EXECUTION',
   /** The client could not reach the server or the connection broke (SDK side only). */
   CONNECTION_FAILED: 'CONNECTION_FAILED',
   /** The client gave up waiting for the server (SDK side only). */

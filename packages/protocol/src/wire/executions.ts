@@ -32,12 +32,18 @@ export const ExecModeName = Type.Union([
 ]);
 export type ExecModeName = Static<typeof ExecModeName>;
 
-/** `POST /api/v1/execute`: one-shot execution in a fresh instance. */
+/** `POST /api/v1/execute`: one execution, in the instance its mode says (docs/execution-modes.md). */
 export const ExecuteRequest = Type.Object(
   {
     id: Type.Optional(Id),
     ...ProcessFields,
     mode: Type.Optional(ExecModeName),
+    cache_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'cached: an extra key input, e.g. a version of inputs the command reads.' })),
+    cache_failures: Type.Optional(Type.Boolean({ description: 'cached: also cache results with a non-zero exit code (never timeouts, OOM or kills).' })),
+    checkpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'checkpointed: restore this snapshot (id or content hash) first.' })),
+    branch_from: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'branched: the snapshot (id or hash) or an execution that left one.' })),
+    instance_id: Type.Optional(Id),
+    function_id: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$', description: 'persistent: a stable name; its instance is created on first use.' })),
     env: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Environment name. Default "host".' })),
     memory_mb: Type.Optional(Type.Integer({ minimum: 1 })),
     cpu_cores: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
@@ -79,6 +85,12 @@ export const Execution = Type.Object({
   started_at: IsoTime,
   finished_at: Type.Union([IsoTime, Type.Null()]),
   duration_ms: Type.Union([Type.Integer(), Type.Null()], { description: 'Measured from process start to exit.' }),
+  mode: Type.Optional(ExecModeName),
+  cached: Type.Optional(Type.Boolean({ description: 'cached mode: true when this is a stored result (duration_ms is the original run\'s).' })),
+  cache_latency_ms: Type.Optional(Type.Number({ description: 'cached hit: what answering from the cache took on the server.' })),
+  snapshot_id: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'checkpointed and branched: the snapshot of the state the run left.' })),
+  content_hash: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  base_snapshot_id: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'checkpointed and branched: the snapshot the run started from.' })),
 });
 export type Execution = Static<typeof Execution>;
 

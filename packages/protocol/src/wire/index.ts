@@ -4,3 +4,4 @@ export * from './events.ts';
 export * from './instances.ts';
 export * from './system.ts';
 export * from './snapshots.ts';
+export * from './modes.ts';

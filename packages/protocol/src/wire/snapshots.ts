@@ -47,6 +47,7 @@ export const Snapshot = Type.Object({
   source_instance_id: Type.Union([Type.String(), Type.Null()]),
   source_execution_id: Type.Union([Type.String(), Type.Null()]),
   deterministic: Type.Boolean(),
+  merge_parent_ids: Type.Array(Type.String(), { description: 'A merge: every snapshot it merged, in order (parent_id is the first). Empty otherwise.' }),
   duration_ms: Type.Number({ description: 'Measured time the capture took, freeze to commit.' }),
 });
 export type Snapshot = Static<typeof Snapshot>;

@@ -121,6 +121,34 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('instances_source_snapshot_id_idx').on('instances').columns(['source_snapshot_id']).execute();
     },
   },
+  '0003_execution_modes': {
+    async up(db: Kysely<any>): Promise<void> {
+      // JSON array of every merged snapshot id, '[]' for snapshots that are not merges.
+      await db.schema.alterTable('snapshots').addColumn('merge_parent_ids', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema.createIndex('snapshots_source_execution_id_idx').on('snapshots').columns(['source_execution_id']).execute();
+      // persistent mode: a stable name for a long-lived instance, unique among live instances.
+      await db.schema.alterTable('instances').addColumn('function_id', 'text').execute();
+      await sql`create unique index instances_function_id_live_idx on instances (function_id) where function_id is not null and state != 'deleted'`.execute(db);
+      // warm pool: started ahead of demand, not yet handed out (not listed as the user's).
+      await db.schema.alterTable('instances').addColumn('pooled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('executions').addColumn('mode', 'text', (c) => c.notNull().defaultTo('ephemeral')).execute();
+      await db.schema
+        .createTable('result_cache')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('env', 'text', (c) => c.notNull())
+        .addColumn('cache_key', 'text')
+        .addColumn('execution_id', 'text', (c) => c.notNull())
+        // The finished Execution as JSON (stdout/stderr included): a hit is one row read.
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('last_used_at', 'integer', (c) => c.notNull())
+        .addColumn('hits', 'integer', (c) => c.notNull())
+        .modifyEnd(sql`strict`)
+        .execute();
+      await db.schema.createIndex('result_cache_last_used_idx').on('result_cache').columns(['last_used_at']).execute();
+    },
+  },
 };
 
 /**

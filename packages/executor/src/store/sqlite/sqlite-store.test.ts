@@ -41,6 +41,8 @@ function instance(id: string): InstanceRecord {
     startDurationMs: 212,
     sourceSnapshotId: null,
     lastSnapshotId: null,
+    functionId: null,
+    pooled: false,
   };
 }
 

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { FaasError } from '@faas/protocol';
-import type { ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
+import type { ExecModeName, ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
 import Database from 'better-sqlite3';
 import { Kysely, type SqliteDatabase, SqliteAdapter, SqliteDialect } from 'kysely';
 import type { DialectAdapter, Transaction } from 'kysely';
@@ -45,6 +45,8 @@ export interface InstancesTable {
   start_duration_ms: number | null;
   source_snapshot_id: string | null;
   last_snapshot_id: string | null;
+  function_id: string | null;
+  pooled: number;
 }
 
 export interface SnapshotsTable {
@@ -69,12 +71,14 @@ export interface SnapshotsTable {
   deterministic: number;
   duration_ms: number;
   created_at: number;
+  merge_parent_ids: string;
 }
 
 export interface ExecutionsTable {
   id: string;
   instance_id: string;
   ephemeral: number;
+  mode: string;
   status: string;
   command: string;
   working_dir: string;
@@ -283,6 +287,8 @@ class SqliteInstanceRepository implements InstanceRepository {
     if (filter.states !== undefined) query = query.where('state', 'in', filter.states);
     if (filter.nodeId !== undefined) query = query.where('node_id', '=', filter.nodeId);
     if (filter.sourceSnapshotId !== undefined) query = query.where('source_snapshot_id', '=', filter.sourceSnapshotId);
+    if (filter.functionId !== undefined) query = query.where('function_id', '=', filter.functionId);
+    if (filter.pooled !== undefined) query = query.where('pooled', '=', filter.pooled ? 1 : 0);
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
     return rows.map(decodeInstance);
   }
@@ -410,6 +416,11 @@ class SqliteSnapshotRepository implements SnapshotRepository {
     return row === undefined ? undefined : decodeSnapshot(row);
   }
 
+  async listByExecution(executionId: string): Promise<SnapshotRecord[]> {
+    const rows = await this.#db().selectFrom('snapshots').selectAll().where('source_execution_id', '=', executionId).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+    return rows.map(decodeSnapshot);
+  }
+
   async list(filter: SnapshotFilter = {}): Promise<SnapshotRecord[]> {
     let query = this.#db().selectFrom('snapshots').selectAll();
     if (filter.parentId === null) query = query.where('parent_id', 'is', null);
@@ -482,6 +493,8 @@ function encodeInstance(r: InstanceRecord): InstancesTable {
     start_duration_ms: r.startDurationMs,
     source_snapshot_id: r.sourceSnapshotId,
     last_snapshot_id: r.lastSnapshotId,
+    function_id: r.functionId,
+    pooled: r.pooled ? 1 : 0,
   };
 }
 
@@ -500,6 +513,8 @@ function encodeInstancePatch(p: InstancePatch): Partial<InstancesTable> {
     start_duration_ms: p.startDurationMs,
     source_snapshot_id: p.sourceSnapshotId,
     last_snapshot_id: p.lastSnapshotId,
+    function_id: p.functionId,
+    pooled: bool(p.pooled),
   });
 }
 
@@ -521,6 +536,8 @@ function decodeInstance(row: InstancesTable): InstanceRecord {
     startDurationMs: row.start_duration_ms,
     sourceSnapshotId: row.source_snapshot_id,
     lastSnapshotId: row.last_snapshot_id,
+    functionId: row.function_id,
+    pooled: row.pooled === 1,
   };
 }
 
@@ -547,6 +564,7 @@ function encodeSnapshot(r: SnapshotRecord): SnapshotsTable {
     deterministic: r.deterministic ? 1 : 0,
     duration_ms: r.durationMs,
     created_at: r.createdAt.getTime(),
+    merge_parent_ids: JSON.stringify(r.mergeParentIds),
   };
 }
 
@@ -573,6 +591,7 @@ function decodeSnapshot(row: SnapshotsTable): SnapshotRecord {
     deterministic: row.deterministic === 1,
     durationMs: row.duration_ms,
     createdAt: date(row.created_at),
+    mergeParentIds: JSON.parse(row.merge_parent_ids) as string[],
   };
 }
 
@@ -581,6 +600,7 @@ function encodeExecution(r: ExecutionRecord): ExecutionsTable {
     id: r.id,
     instance_id: r.instanceId,
     ephemeral: r.ephemeral ? 1 : 0,
+    mode: r.mode,
     status: r.status,
     command: JSON.stringify(r.command),
     working_dir: r.workingDir,
@@ -604,6 +624,7 @@ function encodeExecution(r: ExecutionRecord): ExecutionsTable {
 function encodeExecutionPatch(p: ExecutionPatch): Partial<ExecutionsTable> {
   return withoutUndefined({
     ephemeral: bool(p.ephemeral),
+    mode: p.mode,
     status: p.status,
     command: json(p.command),
     working_dir: p.workingDir,
@@ -627,6 +648,7 @@ function decodeExecution(row: ExecutionsTable): ExecutionRecord {
     id: row.id,
     instanceId: row.instance_id,
     ephemeral: row.ephemeral === 1,
+    mode: row.mode as ExecModeName,
     status: row.status as ExecutionStatus,
     command: JSON.parse(row.command) as string[],
     workingDir: row.working_dir,
