@@ -14,6 +14,10 @@ import type { RouteServices } from './routes/route-context.ts';
 import { streamRoutes } from './routes/stream-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { snapshotRoutes } from './routes/snapshot-routes.ts';
+import { modeRoutes } from './routes/mode-routes.ts';
+import { environmentRoutes } from './routes/environment-routes.ts';
+import { EnvironmentCatalog } from './services/environment-catalog.ts';
+import { WarmPool } from './services/warm-pool.ts';
 import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobStore } from './blobs/types.ts';
@@ -21,6 +25,7 @@ import { openLocalBlobStore } from './blobs/local/local-blob-store.ts';
 import { TreeMaterializer } from './snapshots/tree-materializer.ts';
 import { TreeReader } from './snapshots/tree-store.ts';
 import { SnapshotService } from './services/snapshot-service.ts';
+import { ResultCache } from './services/result-cache.ts';
 import type { Runtime } from './runtime/types.ts';
 import { ExecuteService } from './services/execute-service.ts';
 import { ExecutionService } from './services/execution-service.ts';
@@ -59,8 +64,12 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const common = { store: deps.store, runtime: deps.runtime, config, clock, logger, metrics };
   const instances = new InstanceService(common);
   const executions = new ExecutionService(common);
-  const execute = new ExecuteService({ store: deps.store, instances, executions, clock, logger, metrics });
   instances.onInstanceEnd((id) => executions.markInstanceEnding(id));
+  // Warm pools: refills start instances through the instance service, which takes from them.
+  const pool = new WarmPool({ host: instances, environments: deps.runtime.environments, clock, logger, metrics });
+  instances.attachPool(pool);
+  instances.onInstanceEnd((id) => pool.forget(id));
+  const catalog = new EnvironmentCatalog({ runtime: deps.runtime, logger });
   let blobs = deps.blobs;
   if (blobs === undefined) {
     const root = join(config.dataDir, 'blobs');
@@ -71,15 +80,30 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const reader = new TreeReader(blobs);
   const trees = new TreeMaterializer({ dir: join(config.dataDir, 'snapshots', 'trees'), blobs, reader });
   const snapshots = new SnapshotService({ store: deps.store, runtime: deps.runtime, blobs, reader, trees, instances, clock, logger, metrics });
+  const cache = new ResultCache({ store: deps.store, clock, config });
+  const execute = new ExecuteService({
+    store: deps.store,
+    instances,
+    executions,
+    snapshots,
+    cache,
+    environmentIdentity: (env) => catalog.identity(env),
+    runtimeName: deps.runtime.name,
+    clock,
+    logger,
+    metrics,
+  });
 
   await deps.runtime.checkHost();
   const interrupted = await executions.recover();
   await instances.recover((id) => executions.isEphemeralInstance(id));
+  // After checkHost (the environments' base trees exist); tools are detected in the background.
+  catalog.init();
   if (interrupted > 0) logger.warn({ interrupted }, 'executions interrupted by the previous shutdown');
   const leftovers = await snapshots.recover();
   if (leftovers.blobLeftovers + leftovers.treeLeftovers > 0) logger.warn(leftovers, 'removed what interrupted snapshots and restores left behind');
 
-  const services: RouteServices = { instances, executions, execute, snapshots, metrics, runtime: deps.runtime, clock, version: VERSION };
+  const services: RouteServices = { instances, executions, execute, snapshots, cache, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger.child(
       {},
@@ -137,6 +161,8 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(executionRoutes(services));
   await fastify.register(streamRoutes(services));
   await fastify.register(snapshotRoutes(services));
+  await fastify.register(modeRoutes(services));
+  await fastify.register(environmentRoutes(services));
 
   let closed: Promise<void> | undefined;
   return {
@@ -148,10 +174,13 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
         // Stop listening, then end the work in-flight requests wait on, then let them finish.
         const closing = fastify.close();
         executions.interruptAll();
+        // The pool stops refilling and deletes its ready instances; handed-out ones go below.
+        await pool.close();
         await instances.shutdown((id) => executions.isEphemeralInstance(id));
         await executions.drain();
         await execute.drain();
         await closing;
+        await catalog.close();
         await deps.runtime.close();
         await deps.store.close();
       })();

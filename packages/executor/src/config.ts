@@ -37,6 +37,12 @@ export interface ExecutorConfig {
    */
   uidBase: number;
   uidCount: number;
+  /** `cached` mode: total size of stored results; least recently used go first. From FAAS_RESULT_CACHE_MAX_BYTES. @default 256 MiB */
+  resultCacheMaxBytes: number;
+  /** `cached` mode: larger results are not stored. From FAAS_RESULT_CACHE_MAX_ENTRY_BYTES. @default 8 MiB */
+  resultCacheMaxEntryBytes: number;
+  /** `cached` mode: a result is served for this long after it was stored. From FAAS_RESULT_CACHE_TTL_MS. @default 24 h */
+  resultCacheTtlMs: number;
 }
 
 export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): ExecutorConfig {
@@ -54,6 +60,9 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     maxOutputBytes: 16 * 1024 * 1024,
     uidBase: defaultUidBase(resolve(overrides.dataDir ?? '.faas')),
     uidCount: 65_536,
+    resultCacheMaxBytes: envInteger('FAAS_RESULT_CACHE_MAX_BYTES', 256 * 1024 * 1024),
+    resultCacheMaxEntryBytes: envInteger('FAAS_RESULT_CACHE_MAX_ENTRY_BYTES', 8 * 1024 * 1024),
+    resultCacheTtlMs: envInteger('FAAS_RESULT_CACHE_TTL_MS', 24 * 3600_000),
   };
   return { ...base, ...overrides, dataDir: resolve(overrides.dataDir ?? base.dataDir), defaults: { ...base.defaults, ...overrides.defaults }, maxima: { ...base.maxima, ...overrides.maxima } };
 }
@@ -61,4 +70,13 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
 function defaultUidBase(dataDir: string): number {
   const slot = createHash('sha256').update(dataDir).digest().readUInt8(0);
   return 1_000_000 + slot * 65_536;
+}
+
+/** A non-negative integer from the environment variable `name`, else `fallback`; garbage is an error, not a silent default. */
+function envInteger(name: string, fallback: number): number {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  return value;
 }

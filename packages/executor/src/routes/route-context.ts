@@ -4,7 +4,10 @@ import type { ExecuteService } from '../services/execute-service.ts';
 import type { ExecutionService } from '../services/execution-service.ts';
 import type { InstanceService } from '../services/instance-service.ts';
 import type { Metrics } from '../services/metrics.ts';
+import type { EnvironmentCatalog } from '../services/environment-catalog.ts';
+import type { WarmPool } from '../services/warm-pool.ts';
 import type { SnapshotService } from '../services/snapshot-service.ts';
+import type { ResultCache } from '../services/result-cache.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -14,7 +17,12 @@ export interface RouteServices {
   executions: ExecutionService;
   execute: ExecuteService;
   snapshots: SnapshotService;
+  cache: ResultCache;
   metrics: Metrics;
+  /** The environment catalog and the warm pools (environment-routes). */
+  environments: { catalog: EnvironmentCatalog; pool: WarmPool };
+  /** config.maxInstances: the largest warm-pool target. */
+  maxInstances: number;
   runtime: Pick<Runtime, 'name' | 'capabilities'>;
   clock: Clock;
   version: string;

@@ -1,6 +1,7 @@
 import type { Execution, ExecStarted, Instance, Lineage as WireLineage, LineageNode, Snapshot, SnapshotDiff } from '@faas/protocol';
 import type { Lineage, SnapshotDiffResult } from '../services/snapshot-service.ts';
 import type { DiffPath } from '../snapshots/tree-diff.ts';
+import { wirePath } from '../snapshots/wire-path.ts';
 import type { InstanceRecord, SnapshotRecord } from '../store/types.ts';
 import type { ExecutionView } from '../services/execution-service.ts';
 
@@ -92,11 +93,6 @@ export function lineageToWire(l: Lineage): WireLineage {
   return { snapshot: snapshotToWire(l.snapshot), ancestors: l.ancestors.map(lineageNode), descendants: l.descendants.map(lineageNode) };
 }
 
-/** A raw path as JSON text: UTF-8 when it is, with the exact bytes alongside when it is not. */
-function wirePath(path: Buffer): { path: string; path_base64?: string } {
-  const text = path.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(path) ? { path: text } : { path: text, path_base64: path.toString('base64') };
-}
 
 export function diffToWire(d: SnapshotDiffResult): SnapshotDiff {
   const entry = (e: DiffPath) => ({ ...wirePath(e.path), type: e.type, size: e.size });

@@ -4,6 +4,7 @@ import { checkEnvVars } from '../util/env-vars.ts';
 import { newId } from '../util/ids.ts';
 import { Mutex } from '../util/mutex.ts';
 import type { ServiceDeps } from './service-deps.ts';
+import type { InstancePool } from './warm-pool.ts';
 
 /** @see ServiceDeps */
 export type InstanceServiceDeps = ServiceDeps;
@@ -26,6 +27,8 @@ export class InstanceService {
   private alive = 0;
   /** Host uids of instances that are not deleted (their files may still exist). */
   private usedUids: Set<number> | undefined;
+  /** [warm pool] Set by app.ts: create() takes from it, and evicts from it at capacity. */
+  private pool: InstancePool | undefined;
 
   constructor(private readonly deps: InstanceServiceDeps) {
     deps.runtime.onInstanceExit((id, reason) => void this.markDied(id, reason));
@@ -35,12 +38,32 @@ export class InstanceService {
     this.endListeners.push(listener);
   }
 
+  /** [warm pool] */
+  attachPool(pool: InstancePool): void {
+    this.pool = pool;
+  }
+
+  /** [warm pool] What the pool's refills call: the default limits, recorded `pooled: true`. */
+  startPooled(env: string): Promise<InstanceRecord> {
+    return this.create({ env }, undefined, { pooled: true });
+  }
+
   /**
    * Creates and starts an instance. With `from`, its files start as a snapshot's materialized
    * tree (restore and branches); the caller keeps the tree alive until this returns.
    */
-  async create(request: CreateInstanceRequest, from?: InstanceOrigin): Promise<InstanceRecord> {
+  async create(request: CreateInstanceRequest, from?: InstanceOrigin, options: { functionId?: string; /** [warm pool] internal: a pool refill */ pooled?: boolean } = {}): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics, config } = this.deps;
+    // [warm pool] A plain create with the default limits takes a ready pooled instance: no runtime start.
+    const acquireStarted = clock.monotonicMs();
+    if (this.pool !== undefined && from === undefined && options.pooled !== true) {
+      const taken = await this.takePooled(request, options.functionId);
+      if (taken !== undefined) {
+        metrics.instanceAcquire.observe({ source: 'warm' }, (clock.monotonicMs() - acquireStarted) / 1000);
+        return taken;
+      }
+      this.pool.recordMiss(request.env ?? 'host');
+    }
     const env = request.env ?? 'host';
     if (!runtime.environments.includes(env)) {
       throw new FaasError('ENVIRONMENT_NOT_FOUND', `no environment named ${JSON.stringify(env)}`, { env, available: [...runtime.environments] });
@@ -48,6 +71,9 @@ export class InstanceService {
     const envVars = checkEnvVars(request.env_vars);
     const limits = this.resolveLimits(request.limits ?? {});
     const record = await this.allocation.run(async () => {
+      // [warm pool] A client's create at capacity evicts a pooled instance rather than fail.
+      const victim = options.pooled !== true && this.alive >= config.maxInstances ? this.pool?.evictOne() : undefined;
+      if (victim !== undefined) await this.delete(victim, 'pool_evicted');
       if (this.alive >= config.maxInstances) {
         throw new FaasError('CAPACITY_EXHAUSTED', `the server runs its maximum of ${config.maxInstances} instances; delete some or retry later`, { max_instances: config.maxInstances });
       }
@@ -68,8 +94,8 @@ export class InstanceService {
         startDurationMs: null,
         sourceSnapshotId: from?.snapshotId ?? null,
         lastSnapshotId: null,
-        functionId: null,
-        pooled: false,
+        functionId: options.functionId ?? null,
+        pooled: options.pooled === true, // [warm pool]
       };
       try {
         await store.instances.insert(rec);
@@ -85,12 +111,76 @@ export class InstanceService {
       metrics.instancesCreated.inc();
       metrics.instancesRunning.inc();
       metrics.instanceStart.observe(started.startDurationMs / 1000);
-      return await store.instances.update(record.id, { state: 'running', startedAt: clock.now(), startDurationMs: Math.round(started.startDurationMs) });
+      const running = await store.instances.update(record.id, { state: 'running', startedAt: clock.now(), startDurationMs: Math.round(started.startDurationMs) });
+      if (options.pooled !== true) metrics.instanceAcquire.observe({ source: 'cold' }, (clock.monotonicMs() - acquireStarted) / 1000); // [warm pool]
+      return running;
     } catch (err) {
       this.alive--;
       metrics.instancesFailed.inc();
       const reason = `start_failed: ${(err as Error).message}`;
       await store.instances.update(record.id, { state: 'failed', stateReason: reason.slice(0, 1000), stoppedAt: clock.now() });
+      throw err;
+    }
+  }
+
+  /**
+   * Starts a stopped instance again on its kept files (persistent mode, after an executor
+   * restart). `baseTree`: the materialized tree of the snapshot it was made from, if any.
+   * A running instance is returned as it is.
+   */
+  async restart(id: string, baseTree?: string): Promise<InstanceRecord> {
+    const { store, runtime, clock, metrics, config } = this.deps;
+    const record = await this.allocation.run(async () => {
+      const rec = await this.get(id);
+      if (rec.state === 'running') return rec;
+      if (rec.state !== 'stopped' || this.deleting.has(id)) {
+        throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${id} is ${rec.state} and cannot be started again`, { instance_id: id, state: rec.state });
+      }
+      if (this.alive >= config.maxInstances) {
+        throw new FaasError('CAPACITY_EXHAUSTED', `the server runs its maximum of ${config.maxInstances} instances; delete some or retry later`, { max_instances: config.maxInstances });
+      }
+      this.alive++;
+      return store.instances.update(id, { state: 'starting', stateReason: null });
+    });
+    if (record.state === 'running') return record;
+    try {
+      const started = await runtime.startInstance({ id, env: record.env, hostUid: record.hostUid, limits: record.limits, ...(baseTree !== undefined ? { baseTree } : {}) });
+      metrics.instancesRunning.inc();
+      metrics.instanceStart.observe(started.startDurationMs / 1000);
+      return await store.instances.update(id, { state: 'running', startedAt: clock.now(), stoppedAt: null, startDurationMs: Math.round(started.startDurationMs) });
+    } catch (err) {
+      this.alive--;
+      // Its files are still there: it stays stopped, saying why it could not start.
+      await store.instances.update(id, { state: 'stopped', stateReason: `restart_failed: ${(err as Error).message}`.slice(0, 1000) });
+      throw err;
+    }
+  }
+
+  /** The live (not deleted) instance with this persistent-mode name, if any. */
+  async byFunctionId(functionId: string): Promise<InstanceRecord | undefined> {
+    const [record] = await this.deps.store.instances.list({ functionId, states: ['starting', 'running', 'stopped', 'failed'], limit: 1 });
+    return record;
+  }
+
+  /** [warm pool] A ready pooled instance handed out (pooled: false, the request's env vars and metadata), or undefined. */
+  private async takePooled(request: CreateInstanceRequest, functionId: string | undefined): Promise<InstanceRecord | undefined> {
+    const env = request.env ?? 'host';
+    if (request.id !== undefined || !this.deps.runtime.environments.includes(env)) return undefined;
+    const envVars = checkEnvVars(request.env_vars);
+    const limits = this.resolveLimits(request.limits ?? {});
+    const { defaults } = this.deps.config;
+    if (limits.memoryMb !== defaults.memoryMb || limits.cpuCores !== defaults.cpuCores || limits.pidsMax !== defaults.pidsMax) return undefined;
+    const id = this.pool?.take(env);
+    if (id === undefined) return undefined;
+    const current = await this.deps.store.instances.get(id);
+    if (current?.state !== 'running' || this.deleting.has(id)) {
+      this.pool?.discard(id);
+      return undefined;
+    }
+    try {
+      return await this.deps.store.instances.update(id, { pooled: false, envVars, metadata: request.metadata ?? {}, ...(functionId !== undefined ? { functionId } : {}) });
+    } catch (err) {
+      this.pool?.discard(id);
       throw err;
     }
   }
@@ -111,7 +201,7 @@ export class InstanceService {
 
   list(filter: { states?: InstanceRecord['state'][]; limit?: number }): Promise<InstanceRecord[]> {
     const states = filter.states ?? ['starting', 'running', 'stopped', 'failed'];
-    return this.deps.store.instances.list({ states, limit: filter.limit });
+    return this.deps.store.instances.list({ states, limit: filter.limit, pooled: false }); // [warm pool] pooled ones are not listed
   }
 
   /** Ends every process, removes files, marks the record deleted. Idempotent; concurrent calls share one deletion. */
@@ -133,7 +223,7 @@ export class InstanceService {
     const stopped: string[] = [];
     const deleted: string[] = [];
     for (const rec of orphans) {
-      if (rec.state === 'starting' || (await isEphemeral(rec.id))) {
+      if (rec.state === 'starting' || rec.pooled /* [warm pool] */ || (await isEphemeral(rec.id))) {
         await store.instances.update(rec.id, { state: 'deleted', stateReason: 'executor_restart', stoppedAt: clock.now() });
         deleted.push(rec.id);
       } else {
@@ -204,7 +294,8 @@ export class InstanceService {
     }
   }
 
-  private resolveLimits(requested: Limits): InstanceLimits {
+  /** The limits a request gets: its own where given, else the defaults; LIMIT_OUT_OF_RANGE past the maxima. */
+  resolveLimits(requested: Limits): InstanceLimits {
     const { defaults, maxima } = this.deps.config;
     const limits: InstanceLimits = {
       memoryMb: requested.memory_mb ?? defaults.memoryMb,

@@ -1,5 +1,5 @@
 import { CONTENT_HASH_PATTERN, FaasError, SNAPSHOT_ID_PATTERN, type Limits } from '@faas/protocol';
-import { SnapshotHasher } from '@faas/protocol/snapshot-hash';
+import { SnapshotHasher, parentInput } from '@faas/protocol/snapshot-hash';
 import type { Logger } from 'pino';
 import type { BlobStore, GcResult as BlobGcResult } from '../blobs/types.ts';
 import type { Runtime } from '../runtime/types.ts';
@@ -8,6 +8,8 @@ import { diffTrees, type TreeDiff } from '../snapshots/tree-diff.ts';
 import type { TreeMaterializer } from '../snapshots/tree-materializer.ts';
 import { scanTree } from '../snapshots/tree-scanner.ts';
 import { storeTree, type TreeReader } from '../snapshots/tree-store.ts';
+import { findCommonAncestor, mergeTrees, storeMergedTree, type Conflict, type TreeMergeStrategy } from '../snapshots/tree-merge.ts';
+import { wirePath } from '../snapshots/wire-path.ts';
 import type { InstanceRecord, SnapshotRecord, Store } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
@@ -58,6 +60,29 @@ export interface VerifyReport {
   strays: string[];
   snapshotsChecked: number;
   missing: Array<{ snapshotId: string; hash: string; path: string }>;
+}
+
+export interface MergeInput {
+  /** Executions of checkpointed or branched runs (each names the snapshot it left). */
+  branchIds?: readonly string[];
+  snapshotIds?: readonly string[];
+  strategy?: TreeMergeStrategy;
+  metadata?: Record<string, string>;
+}
+
+export interface WireConflict {
+  path: string;
+  path_base64?: string;
+  kind: Conflict['kind'] | 'env';
+  sides: Array<{ snapshot_id: string; state: string }>;
+  winner?: string;
+}
+
+export interface MergeReport {
+  snapshot: SnapshotRecord;
+  base: SnapshotRecord;
+  mergedFrom: string[];
+  resolved: WireConflict[];
 }
 
 export interface GcReport extends BlobGcResult {
@@ -223,6 +248,36 @@ export class SnapshotService {
     return record;
   }
 
+  /**
+   * A snapshot named by id or content hash, or by an execution that left one (checkpointed and
+   * branched runs): its newest. EXECUTION_NOT_FOUND / NO_SNAPSHOT_FOR_EXECUTION otherwise.
+   */
+  async resolve(ref: string): Promise<SnapshotRecord> {
+    if (SNAPSHOT_ID_PATTERN.test(ref) || CONTENT_HASH_PATTERN.test(ref)) return this.get(ref);
+    const execution = await this.deps.store.executions.get(ref);
+    if (execution === undefined) {
+      throw new FaasError('EXECUTION_NOT_FOUND', `${JSON.stringify(ref.slice(0, 80))} is neither a snapshot (snap-... or a content hash) nor a known execution`, { execution_id: ref.slice(0, 80) });
+    }
+    const [snapshot] = await this.deps.store.snapshots.listByExecution(ref);
+    if (snapshot === undefined) {
+      throw new FaasError('NO_SNAPSHOT_FOR_EXECUTION', `execution ${ref} left no snapshot (only checkpointed and branched runs do)`, { execution_id: ref });
+    }
+    return snapshot;
+  }
+
+  /**
+   * Starts a stopped instance again on its kept files; one made from a snapshot gets that
+   * snapshot's tree back as its lower layer.
+   */
+  async restartInstance(instance: InstanceRecord): Promise<InstanceRecord> {
+    if (instance.sourceSnapshotId === null) return this.deps.instances.restart(instance.id);
+    return this.withTreeShared(async () => {
+      const snapshot = await this.get(instance.sourceSnapshotId!);
+      const treeDir = await this.deps.trees.materialize(snapshot.fsHash, this.deps.runtime.environmentRoot(snapshot.env));
+      return this.deps.instances.restart(instance.id, treeDir);
+    });
+  }
+
   async list(filter: { parentRef?: string; instanceId?: string; limit?: number }): Promise<SnapshotRecord[]> {
     let parentId: string | null | undefined;
     if (filter.parentRef === 'none') parentId = null;
@@ -338,6 +393,107 @@ export class SnapshotService {
     });
   }
 
+  /**
+   * Three-way merge of two or more snapshots against their nearest common ancestor: changes
+   * that do not overlap combine; a path (or env var) changed differently by two inputs is a
+   * conflict, settled by the strategy or refused with MERGE_CONFLICT listing every one, with
+   * nothing written. The result is a new snapshot recording every input as a parent.
+   */
+  async merge(input: MergeInput): Promise<MergeReport> {
+    const { store, blobs, reader, clock } = this.deps;
+    const started = clock.monotonicMs();
+    if ((input.branchIds === undefined) === (input.snapshotIds === undefined)) {
+      throw new FaasError('VALIDATION_FAILED', 'give exactly one of branch_ids and snapshot_ids', { fields: ['branch_ids', 'snapshot_ids'] });
+    }
+    const refs = input.branchIds ?? input.snapshotIds!;
+    // Inputs cannot be deleted while their subtrees are being reused.
+    return this.withTreeShared(async () => {
+      const inputs: SnapshotRecord[] = [];
+      for (const ref of refs) {
+        const s = input.branchIds !== undefined ? await this.resolve(ref) : await this.get(ref);
+        if (!inputs.some((i) => i.id === s.id)) inputs.push(s);
+      }
+      if (inputs.length < 2) throw new FaasError('VALIDATION_FAILED', 'a merge needs two or more different snapshots', { snapshot_ids: inputs.map((s) => s.id) });
+      const env = inputs[0]!.env;
+      if (inputs.some((s) => s.env !== env)) throw new FaasError('VALIDATION_FAILED', 'snapshots of different environments cannot be merged', { envs: inputs.map((s) => s.env) });
+      let strategy: TreeMergeStrategy = input.strategy ?? 'fail';
+      if (typeof strategy === 'object') {
+        // {prefer} may name an input as it was given (a branch execution id) or by snapshot id or hash.
+        const wanted = strategy.prefer;
+        const at = refs.indexOf(wanted);
+        const preferred = at >= 0 ? await (input.branchIds !== undefined ? this.resolve(wanted) : this.get(wanted)) : inputs.find((s) => s.id === wanted || s.contentHash === wanted);
+        if (preferred === undefined) throw new FaasError('VALIDATION_FAILED', `strategy.prefer ${JSON.stringify(wanted)} is not one of the inputs`, { prefer: wanted });
+        strategy = { prefer: preferred.id };
+      }
+
+      const all = new Map((await store.snapshots.all()).map((s) => [s.id, s]));
+      const parentsOf = async (id: string): Promise<readonly string[]> => {
+        const s = all.get(id);
+        if (s === undefined) return [];
+        return s.mergeParentIds.length > 0 ? s.mergeParentIds : s.parentId !== null ? [s.parentId] : [];
+      };
+      const baseId = await findCommonAncestor(parentsOf, inputs.map((s) => s.id));
+      if (baseId === undefined) throw new FaasError('MERGE_UNRELATED', `snapshots ${inputs.map((s) => s.id).join(', ')} share no ancestor`, { snapshot_ids: inputs.map((s) => s.id) });
+      const base = all.get(baseId)!;
+
+      const outcome = await mergeTrees(reader, base.fsHash, inputs.map((s) => ({ id: s.id, fsHash: s.fsHash })), strategy);
+      const envMerge = mergeEnv(base.envVars, inputs, strategy);
+      const conflicts = [...outcome.conflicts.map(conflictToWire), ...envMerge.conflicts];
+      if (conflicts.length > 0) {
+        throw new FaasError('MERGE_CONFLICT', `${conflicts.length} path(s) or env var(s) changed differently by the inputs; nothing was written (choose a strategy: ours, theirs or {prefer})`, {
+          base_snapshot_id: base.id,
+          conflicts: conflicts.slice(0, 1000),
+          conflict_count: conflicts.length,
+        });
+      }
+      const lease = blobs.lease();
+      const batch = blobs.batch({ lease });
+      try {
+        const stored = await storeMergedTree(outcome, batch, lease);
+        const committed = await batch.commit();
+        const counts = { size: 0, fileCount: 0, dirCount: 0, symlinkCount: 0 };
+        await reader.walk(stored.fsHash, (_path, e) => {
+          if (e.type === 'file') {
+            counts.fileCount++;
+            counts.size += e.size;
+          } else if (e.type === 'dir') counts.dirCount++;
+          else counts.symlinkCount++;
+        });
+        const parent = parentInput(inputs.map((s) => s.contentHash));
+        const hashes = hasher.hashSnapshot(null, stored.fsHash, envMerge.env, parent);
+        const record: SnapshotRecord = {
+          id: newId('snap'),
+          contentHash: hashes.contentHash,
+          parentId: inputs[0]!.id,
+          parentHash: parent,
+          fsHash: stored.fsHash,
+          envHash: hashes.envHash,
+          memoryHash: null,
+          ...counts,
+          storedBytes: committed.createdBytes,
+          filesRead: 0,
+          env,
+          envVars: envMerge.env,
+          metadata: input.metadata ?? {},
+          sourceInstanceId: null,
+          sourceExecutionId: null,
+          deterministic: true,
+          durationMs: Math.round((clock.monotonicMs() - started) * 100) / 100,
+          createdAt: clock.now(),
+          mergeParentIds: inputs.map((s) => s.id),
+        };
+        await store.snapshots.insert(record);
+        const resolved = [...outcome.resolved.map((c) => ({ ...conflictToWire(c), winner: c.winner })), ...envMerge.resolved];
+        return { snapshot: record, base, mergedFrom: record.mergeParentIds, resolved };
+      } catch (err) {
+        await batch.abort().catch(() => undefined);
+        throw err;
+      } finally {
+        lease.release();
+      }
+    });
+  }
+
   /** Recomputes every blob's hash and checks every snapshot's tree is complete. */
   async verify(): Promise<VerifyReport> {
     const { blobs, reader, store } = this.deps;
@@ -419,4 +575,34 @@ export class SnapshotService {
       return fn();
     });
   }
+}
+
+function conflictToWire(c: Conflict): WireConflict {
+  return { ...wirePath(c.path), kind: c.kind, sides: c.sides.map((s) => ({ snapshot_id: s.id, state: s.state })) };
+}
+
+/** Env vars merged like paths: an input that left a var as the base had it does not count. */
+function mergeEnv(base: Record<string, string>, inputs: readonly SnapshotRecord[], strategy: TreeMergeStrategy): { env: Record<string, string>; conflicts: WireConflict[]; resolved: WireConflict[] } {
+  const env: Record<string, string> = {};
+  const conflicts: WireConflict[] = [];
+  const resolved: WireConflict[] = [];
+  const names = new Set([...Object.keys(base), ...inputs.flatMap((s) => Object.keys(s.envVars))]);
+  for (const name of [...names].sort()) {
+    const changed = inputs.filter((s) => s.envVars[name] !== base[name]);
+    const states = new Set(changed.map((s) => s.envVars[name] ?? null));
+    let value: string | undefined = base[name];
+    if (states.size === 1) value = changed[0]!.envVars[name];
+    else if (states.size > 1) {
+      const conflict: WireConflict = { path: name, kind: 'env', sides: changed.map((s) => ({ snapshot_id: s.id, state: s.envVars[name] === undefined ? 'unset' : `= ${s.envVars[name]!.length} chars` })) };
+      const winner = strategy === 'ours' ? changed[0] : strategy === 'theirs' ? changed.at(-1) : typeof strategy === 'object' ? changed.find((s) => s.id === strategy.prefer) : undefined;
+      if (winner === undefined) {
+        conflicts.push(conflict);
+        continue;
+      }
+      value = winner.envVars[name];
+      resolved.push({ ...conflict, winner: winner.id });
+    }
+    if (value !== undefined) env[name] = value;
+  }
+  return { env, conflicts, resolved };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isFaasError } from '@faas/protocol';
-import type { ExecutionRecord, InstanceRecord, SnapshotRecord, Store } from './types.ts';
+import type { CachedResultRecord, ExecutionRecord, InstanceRecord, SnapshotRecord, Store } from './types.ts';
 
 /**
  * The behaviour every Store backend must have. A backend's test file calls this once per
@@ -299,6 +299,88 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('resultCache', () => {
+      it('put then get returns every field unchanged; get of an unknown key is undefined', async () => {
+        const record = cachedResult({ cacheKey: 'v1', result: JSON.stringify({ stdout: 'héllo 🚀\n' }), hits: 3 });
+        await store.resultCache.put(record);
+        assert.deepEqual(await store.resultCache.get(record.key), record);
+        assert.equal(await store.resultCache.get(freshId('missing')), undefined);
+      });
+
+      it('put replaces the entry with the same key', async () => {
+        const first = cachedResult({ cacheKey: null });
+        await store.resultCache.put(first);
+        const second = { ...first, executionId: 'exec-2', result: '{"b":2}', sizeBytes: 7, createdAt: at(50), lastUsedAt: at(50), hits: 0 };
+        await store.resultCache.put(second);
+        assert.deepEqual(await store.resultCache.get(first.key), second);
+        assert.deepEqual(await store.resultCache.totals(), { entries: 1, bytes: 7 });
+      });
+
+      it('touch sets last_used_at and counts a hit; an unknown key reports false', async () => {
+        const record = cachedResult({ lastUsedAt: at(0), hits: 0 });
+        await store.resultCache.put(record);
+        assert.equal(await store.resultCache.touch(record.key, at(1000)), true);
+        assert.equal(await store.resultCache.touch(record.key, at(2000)), true);
+        assert.deepEqual(await store.resultCache.get(record.key), { ...record, lastUsedAt: at(2000), hits: 2 });
+        assert.equal(await store.resultCache.touch(freshId('missing'), at(3000)), false);
+      });
+
+      it('totals counts entries and bytes, zero when empty', async () => {
+        assert.deepEqual(await store.resultCache.totals(), { entries: 0, bytes: 0 });
+        await store.resultCache.put(cachedResult({ sizeBytes: 100 }));
+        await store.resultCache.put(cachedResult({ sizeBytes: 23 }));
+        assert.deepEqual(await store.resultCache.totals(), { entries: 2, bytes: 123 });
+      });
+
+      it('oldestUsed lists least recently used first, honouring limit', async () => {
+        const a = cachedResult({ key: 'k-a', lastUsedAt: at(30), sizeBytes: 1 });
+        const b = cachedResult({ key: 'k-b', lastUsedAt: at(10), sizeBytes: 2 });
+        const c = cachedResult({ key: 'k-c', lastUsedAt: at(20), sizeBytes: 3 });
+        for (const r of [a, b, c]) await store.resultCache.put(r);
+        assert.deepEqual(await store.resultCache.oldestUsed(10), [
+          { key: 'k-b', sizeBytes: 2 },
+          { key: 'k-c', sizeBytes: 3 },
+          { key: 'k-a', sizeBytes: 1 },
+        ]);
+        await store.resultCache.touch('k-b', at(40));
+        assert.deepEqual((await store.resultCache.oldestUsed(2)).map((e) => e.key), ['k-c', 'k-a']);
+        assert.deepEqual(await store.resultCache.oldestUsed(0), []);
+      });
+
+      it('delete by all, cache key, env and age; conditions combine; an empty filter deletes nothing', async () => {
+        const rows = [
+          cachedResult({ env: 'python', cacheKey: 'v1', createdAt: at(0) }),
+          cachedResult({ env: 'python', cacheKey: null, createdAt: at(100) }),
+          cachedResult({ env: 'node', cacheKey: 'v1', createdAt: at(200) }),
+          cachedResult({ env: 'node', cacheKey: 'v2', createdAt: at(300) }),
+        ];
+        for (const r of rows) await store.resultCache.put(r);
+        assert.equal(await store.resultCache.delete({}), 0);
+        assert.equal(await store.resultCache.delete({ env: 'node', cacheKey: 'v2' }), 1);
+        assert.equal(await store.resultCache.delete({ cacheKey: 'v1' }), 2);
+        assert.equal(await store.resultCache.delete({ olderThan: at(100) }), 0);
+        assert.equal(await store.resultCache.delete({ olderThan: at(101) }), 1);
+        assert.deepEqual(await store.resultCache.totals(), { entries: 0, bytes: 0 });
+        for (const r of rows) await store.resultCache.put(r);
+        assert.equal(await store.resultCache.delete({ env: 'python' }), 2);
+        assert.equal(await store.resultCache.delete({ all: true }), 2);
+        assert.equal((await store.resultCache.totals()).entries, 0);
+      });
+
+      it('deleteKeys deletes the listed keys (unknown ones ignored, many at once); deleteExpired by creation time', async () => {
+        const many = Array.from({ length: 1200 }, (_, i) => cachedResult({ key: `k-${String(i).padStart(4, '0')}`, createdAt: at(i) }));
+        await store.withTransaction(async (tx) => {
+          for (const r of many) await tx.resultCache.put(r);
+        });
+        assert.equal(await store.resultCache.deleteKeys([]), 0);
+        assert.equal(await store.resultCache.deleteKeys(['k-0000', 'nope']), 1);
+        assert.equal(await store.resultCache.deleteKeys(many.slice(600).map((r) => r.key)), 600);
+        assert.equal(await store.resultCache.deleteExpired(at(100)), 99);
+        assert.equal((await store.resultCache.totals()).entries, 500);
+        assert.equal((await store.resultCache.oldestUsed(1))[0]?.key, 'k-0100');
+      });
+    });
+
     describe('withTransaction', () => {
       it('commits every write of the callback and returns its value', async () => {
         const instance = instanceRecord({ state: 'starting' });
@@ -544,4 +626,20 @@ function sorted(values: number[]): number[] {
 /** A macrotask turn, so other pending async work gets a chance to run in between. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+function cachedResult(overrides: Partial<CachedResultRecord> = {}): CachedResultRecord {
+  const result = overrides.result ?? '{"exit_code":0,"stdout":"hi\\n"}';
+  return {
+    key: freshId('key'),
+    env: 'python',
+    cacheKey: null,
+    executionId: freshId('exec'),
+    result,
+    sizeBytes: Buffer.byteLength(result),
+    createdAt: at(0),
+    lastUsedAt: at(0),
+    hits: 0,
+    ...overrides,
+  };
 }

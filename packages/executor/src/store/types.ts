@@ -169,10 +169,57 @@ export interface Store {
   readonly instances: InstanceRepository;
   readonly executions: ExecutionRepository;
   readonly snapshots: SnapshotRepository;
+  readonly resultCache: ResultCacheRepository;
   /**
    * Runs `fn` in one transaction: all of its writes land or none do. The store passed to `fn`
    * must be used inside it (not the outer one). Nested calls join the outer transaction.
    */
   withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/** A stored result of a `cached` execution, under the key of everything that determined it. */
+export interface CachedResultRecord {
+  /** SHA-256 hex of the canonical request encoding (see docs/execution-modes.md). */
+  key: string;
+  /** Environment name: invalidation by environment. */
+  env: string;
+  /** The request's `cache_key`, if any: invalidation by cache key. */
+  cacheKey: string | null;
+  /** The execution that produced the result. */
+  executionId: string;
+  /** The finished Execution wire object as JSON (output included). */
+  result: string;
+  /** UTF-8 size of `result`. */
+  sizeBytes: number;
+  createdAt: Date;
+  lastUsedAt: Date;
+  hits: number;
+}
+
+/** Which cached results to delete; the given conditions all apply (`all` matches every entry). */
+export interface ResultCacheFilter {
+  all?: boolean;
+  cacheKey?: string;
+  env?: string;
+  /** Entries created before this instant. */
+  olderThan?: Date;
+}
+
+export interface ResultCacheRepository {
+  get(key: string): Promise<CachedResultRecord | undefined>;
+  /** Marks a hit: last_used_at = at, hits + 1. Returns whether the entry existed. */
+  touch(key: string, at: Date): Promise<boolean>;
+  /** Inserts, or replaces the entry with this key. */
+  put(record: CachedResultRecord): Promise<void>;
+  /**
+   * Deletes the entries matching every given condition; returns how many. A filter with no
+   * condition (and `all` not true) deletes nothing, so a forgotten field cannot wipe the cache.
+   */
+  delete(filter: ResultCacheFilter): Promise<number>;
+  totals(): Promise<{ entries: number; bytes: number }>;
+  /** The least recently used entries first (ties: oldest created, then key). */
+  oldestUsed(limit: number): Promise<Array<{ key: string; sizeBytes: number }>>;
+  deleteKeys(keys: readonly string[]): Promise<number>;
+  deleteExpired(createdBefore: Date): Promise<number>;
 }

@@ -48,6 +48,7 @@ export const MergeConflict = Type.Object({
   path_base64: Type.Optional(Type.String()),
   kind: Type.Union([Type.Literal('content'), Type.Literal('mode'), Type.Literal('type'), Type.Literal('delete_modify'), Type.Literal('env')]),
   sides: Type.Array(Type.Object({ snapshot_id: Type.String(), state: Type.String({ description: 'What this input has there: e.g. "file 0644 12 bytes <hash>", "deleted".' }) })),
+  winner: Type.Optional(Type.String({ description: 'In resolved_conflicts: the snapshot whose state was taken.' })),
 });
 export type MergeConflict = Static<typeof MergeConflict>;
 

@@ -97,6 +97,8 @@ export class BwrapRuntime implements Runtime {
     const dirs = this.dirs(spec.id);
     try {
       mkdirSync(dirs.root, { recursive: true, mode: 0o711 });
+      // A restart of a kept instance: the overlay's scratch dir of the last run is stale.
+      rmSync(dirs.work, { recursive: true, force: true });
       mkdirSync(dirs.work, { recursive: true, mode: 0o700 });
       mkdirSync(dirs.merged, { recursive: true, mode: 0o755 });
       // The upper dir's own mode becomes the mode of the sandbox's "/".
@@ -107,7 +109,7 @@ export class BwrapRuntime implements Runtime {
         // The tree's owner appears as the instance's uid, so its files are its own and copy up
         // owned by it; the tree itself is shared and never written. The environment stays
         // below it to supply mount points a tree might lack.
-        mkdirSync(dirs.lower, { mode: 0o700 });
+        mkdirSync(dirs.lower, { recursive: true, mode: 0o700 });
         mountIdmapped(spec.baseTree, dirs.lower, [
           { from: 0, to: 0, count: 1 },
           { from: SNAPSHOT_TREE_UID, to: spec.hostUid, count: 1 },

@@ -17,9 +17,11 @@ import type {
   InstancePatch,
   InstanceRecord,
   InstanceRepository,
+  ResultCacheRepository,
   Store,
 } from '../types.ts';
 import { migrateToLatest } from './migrations.ts';
+import { SqliteResultCacheRepository, type ResultCacheTable } from './sqlite-result-cache.ts';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -102,6 +104,7 @@ export interface SqliteSchema {
   instances: InstancesTable;
   executions: ExecutionsTable;
   snapshots: SnapshotsTable;
+  result_cache: ResultCacheTable;
 }
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -199,6 +202,7 @@ export class SqliteStore implements Store {
   readonly instances: InstanceRepository;
   readonly executions: ExecutionRepository;
   readonly snapshots: SnapshotRepository;
+  readonly resultCache: ResultCacheRepository;
   readonly #shared: Shared;
   readonly #trx: Transaction<SqliteSchema> | undefined;
 
@@ -209,6 +213,7 @@ export class SqliteStore implements Store {
     this.instances = new SqliteInstanceRepository(db);
     this.executions = new SqliteExecutionRepository(db);
     this.snapshots = new SqliteSnapshotRepository(db);
+    this.resultCache = new SqliteResultCacheRepository(db);
   }
 
   async withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
