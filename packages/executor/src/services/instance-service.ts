@@ -131,7 +131,7 @@ export class InstanceService {
   async restart(id: string, baseTree?: string): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics, config } = this.deps;
     const record = await this.allocation.run(async () => {
-      const rec = await this.get(id);
+      const rec = await this.record(id);
       if (rec.state === 'running') return rec;
       if (rec.state !== 'stopped' || this.deleting.has(id)) {
         throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${id} is ${rec.state} and cannot be started again`, { instance_id: id, state: rec.state });
@@ -185,7 +185,15 @@ export class InstanceService {
     }
   }
 
+  /** An instance as clients see it: warm-pool instances not handed out yet do not exist for them. */
   async get(id: string): Promise<InstanceRecord> {
+    const record = await this.record(id);
+    if (record.pooled) throw new FaasError('INSTANCE_NOT_FOUND', `no instance with id ${id}`, { instance_id: id });
+    return record;
+  }
+
+  /** Any instance record, pooled ones included (for the service's own bookkeeping). */
+  private async record(id: string): Promise<InstanceRecord> {
     const record = await this.deps.store.instances.get(id);
     if (record === undefined) throw new FaasError('INSTANCE_NOT_FOUND', `no instance with id ${id}`, { instance_id: id });
     return record;
@@ -265,7 +273,7 @@ export class InstanceService {
 
   private async doDelete(id: string, reason: string): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics } = this.deps;
-    const record = await this.get(id);
+    const record = await this.record(id);
     if (record.state === 'deleted') return record;
     const wasAlive = record.state === 'running' || record.state === 'starting';
     for (const l of this.endListeners) await l(id, reason);

@@ -103,6 +103,9 @@ describe('warm pool', () => {
     assert.equal(pooled.length, 4);
     for (const r of pooled) assert.deepEqual(r.limits, { memoryMb: 512, cpuCores: 1, pidsMax: 512 });
     assert.equal((await t.instances.list({})).length, 0);
+    // Not handed out yet: invisible by id too, so nobody can exec in an instance another create will get.
+    await assert.rejects(t.instances.get(pooled[0]!.id), (err: unknown) => (err as { code?: string }).code === 'INSTANCE_NOT_FOUND');
+    await assert.rejects(t.instances.requireRunning(pooled[0]!.id), (err: unknown) => (err as { code?: string }).code === 'INSTANCE_NOT_FOUND');
     await t.close();
   });
 
