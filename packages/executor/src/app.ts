@@ -35,6 +35,8 @@ import type { Store } from './store/types.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { VERSION } from './version.ts';
 
+const CACHE_PURGE_INTERVAL_MS = 10 * 60_000;
+
 /** Everything the app is made from; tests pass real or in-memory ones. */
 export interface Dependencies {
   store: Store;
@@ -164,6 +166,19 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(modeRoutes(services));
   await fastify.register(environmentRoutes(services));
 
+  // Lookups already skip expired results; this reclaims their space (off the request path).
+  const purge = async () => {
+    try {
+      const removed = await cache.purgeExpired();
+      if (removed > 0) logger.info({ removed }, 'expired cached results removed');
+    } catch (err) {
+      logger.error({ err }, 'purging the result cache failed');
+    }
+  };
+  const purgeTimer = setInterval(() => void purge(), CACHE_PURGE_INTERVAL_MS);
+  purgeTimer.unref();
+  void purge();
+
   let closed: Promise<void> | undefined;
   return {
     fastify,
@@ -171,6 +186,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
     close() {
       closed ??= (async () => {
         shuttingDown = true;
+        clearInterval(purgeTimer);
         // Stop listening, then end the work in-flight requests wait on, then let them finish.
         const closing = fastify.close();
         executions.interruptAll();

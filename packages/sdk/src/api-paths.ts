@@ -17,3 +17,8 @@ export function executionPath(executionId: string): string {
 export function snapshotPath(ref: string): string {
   return `/api/v1/snapshots/${encodeURIComponent(ref)}`;
 }
+
+/** @example environmentPath('host'); // "/api/v1/environments/host" */
+export function environmentPath(name: string): string {
+  return `/api/v1/environments/${encodeURIComponent(name)}`;
+}

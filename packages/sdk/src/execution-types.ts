@@ -14,12 +14,16 @@
 export type Language = 'sh' | 'bash' | 'python' | 'node';
 
 /**
- * Execution mode of a one-shot execution. Only `ephemeral` is served so far; the others are
- * answered with `MODE_NOT_SUPPORTED`.
+ * Execution mode of a one-shot execution (docs/execution-modes.md): `ephemeral` (a fresh
+ * instance, destroyed after), `cached` (a repeat of the exact same request gets the stored
+ * result), `checkpointed` (snapshot after; `checkpoint` restores one first), `branched` (a
+ * copy-on-write copy of `branchFrom`, snapshotted after) or `persistent` (a long-lived instance
+ * named by `functionId` or `instanceId`).
  *
  * @default 'ephemeral'
  * @example
  * await client.execute({ command: ['true'], mode: 'ephemeral' });
+ * await client.execute({ code: 'make', mode: 'checkpointed', checkpoint: 'snap-0a1b2c3d4e5f6g7h' });
  */
 export type ExecutionMode = 'ephemeral' | 'cached' | 'checkpointed' | 'branched' | 'persistent';
 
@@ -81,6 +85,18 @@ export interface ExecRequest {
 export interface ExecuteRequest extends ExecRequest {
   /** @default 'ephemeral' */
   mode?: ExecutionMode;
+  /** cached: an extra key input, e.g. a version of the data the command reads. */
+  cacheKey?: string;
+  /** cached: also cache results with a non-zero exit code (never timeouts, OOM or kills). @default false */
+  cacheFailures?: boolean;
+  /** checkpointed: restore this snapshot (id or content hash) first. @default a clean instance */
+  checkpoint?: string;
+  /** branched (required): the snapshot (id or content hash) to copy, or an execution that left one. */
+  branchFrom?: string;
+  /** persistent: run in this existing instance (exclusive with `functionId`). */
+  instanceId?: string;
+  /** persistent: a stable name (a-z, 0-9, "-"); its instance is created on first use. */
+  functionId?: string;
   /** Environment (base filesystem) name. @default 'host' */
   env?: string;
   /** Memory limit in MiB. @default the server's default */
@@ -125,6 +141,22 @@ export interface ExecutionResult {
   finishedAt: Date | null;
   /** Measured from process start to exit. */
   durationMs: number | null;
+  /**
+   * The mode it ran in. Present on the answers of `execute` (and the helpers built on it);
+   * absent on records read later (`getExecution`, `wait`, background starts), which the server
+   * does not annotate.
+   */
+  mode?: ExecutionMode;
+  /** cached mode: true when this is a stored result (with the original run's `id` and `durationMs`). */
+  cached?: boolean;
+  /** cached hit: what answering from the cache took on the server, in ms. */
+  cacheLatencyMs?: number;
+  /** checkpointed and branched: the snapshot of the state the run left (null if none was taken). */
+  snapshotId?: string | null;
+  /** checkpointed and branched: that snapshot's content hash. */
+  contentHash?: string | null;
+  /** checkpointed and branched: the snapshot the run started from (null: a clean instance). */
+  baseSnapshotId?: string | null;
 }
 
 /**

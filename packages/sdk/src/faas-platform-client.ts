@@ -9,6 +9,22 @@ import type { HealthStatus, MetricsSummary } from './instance-types.ts';
 import type { Instance } from './instance-handle.ts';
 import { InstancesClient } from './instances-client.ts';
 import type {
+  CacheFilter,
+  CacheStats,
+  Environment,
+  InvalidateCacheResult,
+  MergeOptions,
+  MergeResult,
+  ParallelMapFn,
+  ParallelMapOptions,
+  ParallelMapOutcome,
+  RaceOptions,
+  WarmResult,
+} from './mode-types.ts';
+import { ModesApi } from './modes-api.ts';
+import { parallelMap, race } from './orchestration.ts';
+import { PipelineBuilder, type PipelineStart } from './pipeline.ts';
+import type {
   BranchList,
   CreateBranchOptions,
   CreateSnapshotOptions,
@@ -46,6 +62,33 @@ export interface ExecuteWithCallbacksOptions extends WaitOptions {
 export type ExecuteEphemeralOptions = Omit<ExecuteRequest, 'code' | 'command'>;
 
 /**
+ * The cache fields of `executeCached`.
+ *
+ * @example
+ * await client.executeCached({ command: ['./build.sh'] }, { cacheKey: 'inputs-v3', cacheFailures: true });
+ */
+export interface CacheOptions {
+  /** An extra key input, e.g. a version of the data the command reads. */
+  cacheKey?: string;
+  /** Also cache non-zero exit codes. @default false */
+  cacheFailures?: boolean;
+}
+
+/**
+ * Which long-lived instance `executePersistent` runs in: one named by a stable function id
+ * (created on first use), or an existing instance.
+ *
+ * @example
+ * await client.executePersistent({ code: 'cat counter' }, { functionId: 'counter' });
+ */
+export type PersistentTarget = { functionId: string } | { instanceId: string };
+
+/** A string is shell code, an object a full request. */
+function toRequest(codeOrRequest: string | ExecuteRequest): ExecuteRequest {
+  return typeof codeOrRequest === 'string' ? { code: codeOrRequest } : codeOrRequest;
+}
+
+/**
  * The faas client. Flat methods for one-shot executions and for following or killing any
  * execution, and for snapshots and branches; `instances` for long-lived instances. Every call goes through one transport:
  * bearer auth, client timeouts, FaasError on failure, retries only where repeating is safe.
@@ -63,6 +106,7 @@ export class FaaSPlatformClient {
   readonly instances: InstancesClient;
   readonly #api: ExecutionsApi;
   readonly #snapshots: SnapshotsApi;
+  readonly #modes: ModesApi;
 
   /**
    * @example
@@ -81,28 +125,212 @@ export class FaaSPlatformClient {
     this.#api = new ExecutionsApi(transport);
     this.instances = new InstancesClient(this.#api);
     this.#snapshots = new SnapshotsApi(transport, this.instances);
+    this.#modes = new ModesApi(transport);
   }
 
   /**
-   * Runs a one-shot execution in a fresh instance and resolves with the finished result. The
-   * request always carries an id (one is generated when you give none), so a dropped
-   * connection is retried without running the code twice.
+   * Runs a one-shot execution in the instance its mode says (a fresh one by default) and
+   * resolves with the finished result, including what the mode adds (`mode`, `cached`,
+   * `snapshotId`, ...). The request always carries an id (one is generated when you give
+   * none), so a dropped connection is retried without running the code twice. A cached hit
+   * answers with the stored execution: its original `id`, and `cached: true`.
    *
    * @example
    * const { stdout, exitCode } = await client.execute({ command: ['uname', '-a'], timeoutMs: 5000 });
+   * const { snapshotId } = await client.execute({ code: 'make', mode: 'checkpointed' });
    */
   execute(request: ExecuteRequest): Promise<ExecutionResult> {
     return this.#api.execute(request);
   }
 
   /**
-   * Runs source code once; sugar for `execute({ code, ...options })`.
+   * Runs once in a fresh instance that is destroyed afterwards (mode `ephemeral`). A string is
+   * shell code, with the other fields in `options`; or pass a full request.
    *
    * @example
    * const result = await client.executeEphemeral('echo $((6 * 7))');
+   * await client.executeEphemeral({ command: ['python3', '-V'], timeoutMs: 5000 });
    */
-  executeEphemeral(code: string, options: ExecuteEphemeralOptions = {}): Promise<ExecutionResult> {
-    return this.#api.execute({ ...options, code });
+  executeEphemeral(codeOrRequest: string | ExecuteRequest, options: ExecuteEphemeralOptions = {}): Promise<ExecutionResult> {
+    return this.#api.execute({ ...options, ...toRequest(codeOrRequest), mode: 'ephemeral' });
+  }
+
+  /**
+   * Runs in mode `cached`: the first run's result is stored, and a later request with exactly
+   * the same inputs (code, env vars, stdin, limits, env, `cacheKey`, ...) gets it back with
+   * `cached: true` and its original id, without running anything. Only exit code 0 is stored
+   * unless `cacheFailures`.
+   *
+   * @example
+   * const first = await client.executeCached({ code: 'sha256sum big.iso' }, { cacheKey: 'iso-v2' });
+   * const again = await client.executeCached({ code: 'sha256sum big.iso' }, { cacheKey: 'iso-v2' });
+   * again.cached; // true
+   */
+  executeCached(codeOrRequest: string | ExecuteRequest, options: CacheOptions = {}): Promise<ExecutionResult> {
+    const request = toRequest(codeOrRequest);
+    return this.#api.execute({ ...request, mode: 'cached', cacheKey: options.cacheKey ?? request.cacheKey, cacheFailures: options.cacheFailures ?? request.cacheFailures });
+  }
+
+  /**
+   * Runs in mode `checkpointed`: in a fresh instance of `env`, first restored from
+   * `checkpoint` when given, and snapshotted after; `snapshotId` of the result is the state it
+   * left (pass it as the next checkpoint to build a chain). A request object may carry
+   * `env` and `checkpoint` itself; the arguments win when given.
+   *
+   * @example
+   * const one = await client.executeCheckpointed('pip install -r requirements.txt', 'host');
+   * const two = await client.executeCheckpointed('pytest', 'host', one.snapshotId!);
+   */
+  executeCheckpointed(codeOrRequest: string | ExecuteRequest, env?: string, checkpoint?: string): Promise<ExecutionResult> {
+    const request = toRequest(codeOrRequest);
+    return this.#api.execute({ ...request, mode: 'checkpointed', env: env ?? request.env, checkpoint: checkpoint ?? request.checkpoint });
+  }
+
+  /**
+   * Runs in mode `branched`: on a copy-on-write copy of a snapshot (id or content hash) or of
+   * the snapshot an execution left, which never changes; the result's `snapshotId` is the
+   * branch's own state after the run. Any number may run at once from one snapshot.
+   *
+   * @example
+   * const base = await client.executeCheckpointed('git clone https://example.org/repo /workspace/repo');
+   * const runs = await Promise.all(['a', 'b'].map((v) => client.executeBranched(`cd repo && ./try ${v}`, base.snapshotId!)));
+   */
+  executeBranched(codeOrRequest: string | ExecuteRequest, branchFrom: string, env?: string): Promise<ExecutionResult> {
+    const request = toRequest(codeOrRequest);
+    return this.#api.execute({ ...request, mode: 'branched', branchFrom, env: env ?? request.env });
+  }
+
+  /**
+   * Runs in mode `persistent`: in the long-lived instance of a function id (created on first
+   * use) or in an existing instance. Files and background processes last between requests.
+   *
+   * @example
+   * await client.executePersistent({ code: 'echo 1 >> /workspace/n' }, { functionId: 'counter' });
+   * const { stdout } = await client.executePersistent('wc -l < /workspace/n', { functionId: 'counter' });
+   */
+  executePersistent(codeOrRequest: string | ExecuteRequest, target: PersistentTarget): Promise<ExecutionResult> {
+    const request = toRequest(codeOrRequest);
+    return this.#api.execute({
+      ...request,
+      mode: 'persistent',
+      functionId: 'functionId' in target ? target.functionId : undefined,
+      instanceId: 'instanceId' in target ? target.instanceId : undefined,
+    });
+  }
+
+  /**
+   * Runs `fn(item)`'s request for every item, each in its own instance: with `baseSnapshot`,
+   * on its own branch of it (mode `branched`, so each sees the snapshot's state and none sees
+   * another's changes), else as sent (ephemeral by default). At most `concurrency` (default 8)
+   * run at once; results come in input order. The first error rejects, unless `settle: true`,
+   * which resolves with one `{status, value | reason}` per item. A non-zero exit code is a
+   * result, not an error.
+   *
+   * @example
+   * const results = await client.parallelMap(['a', 'b', 'c'], (name) => ({ code: `grep -c ${name} data.txt` }), base.snapshotId!);
+   * const outcomes = await client.parallelMap(urls, (url) => ({ command: ['curl', '-sf', url] }), { settle: true, concurrency: 4 });
+   */
+  parallelMap<T>(items: readonly T[], fn: ParallelMapFn<T>, options: ParallelMapOptions & { settle: true }): Promise<ParallelMapOutcome[]>;
+  parallelMap<T>(items: readonly T[], fn: ParallelMapFn<T>, baseSnapshot: string, options: ParallelMapOptions & { settle: true }): Promise<ParallelMapOutcome[]>;
+  parallelMap<T>(items: readonly T[], fn: ParallelMapFn<T>, baseSnapshotOrOptions?: string | ParallelMapOptions, options?: ParallelMapOptions): Promise<ExecutionResult[]>;
+  async parallelMap<T>(
+    items: readonly T[],
+    fn: ParallelMapFn<T>,
+    baseSnapshotOrOptions?: string | ParallelMapOptions,
+    options: ParallelMapOptions = {},
+  ): Promise<ExecutionResult[] | ParallelMapOutcome[]> {
+    const merged: ParallelMapOptions = typeof baseSnapshotOrOptions === 'string' ? { ...options, baseSnapshot: baseSnapshotOrOptions } : { ...baseSnapshotOrOptions, ...options };
+    const outcomes = await parallelMap(this.#api, items, fn, merged);
+    if (merged.settle) return outcomes;
+    return outcomes.map((outcome) => (outcome as PromiseFulfilledResult<ExecutionResult>).value);
+  }
+
+  /**
+   * Starts every request at once in the background and resolves with the first that
+   * succeeds (ends with exit code 0); every other one is killed (SIGKILL) and over before the
+   * promise settles, so none is left running. When none succeeds it rejects with a
+   * `RaceFailedError` (a FaasError) whose `failures` say what became of each. The result is
+   * the record of a background execution: it carries no mode fields.
+   *
+   * @example
+   * const fastest = await client.race([{ code: 'curl -sf mirror-a/file' }, { code: 'curl -sf mirror-b/file' }]);
+   */
+  race(requests: readonly ExecuteRequest[], options: RaceOptions = {}): Promise<ExecutionResult> {
+    return race(this.#api, requests, options);
+  }
+
+  /**
+   * A chain of runs in an environment, built fluently and executed by `.run()`: state carries
+   * over through `.snapshot()`, and `.branch(n)` fans out into n copies (see {@link Pipeline}).
+   *
+   * @example
+   * const { steps } = await client
+   *   .from('host')
+   *   .exec('echo hi > /workspace/f')   // runs checkpointed
+   *   .snapshot()
+   *   .branch(3)
+   *   .exec((i) => `cat /workspace/f && echo ${i} > /workspace/g`) // 3 branched runs of the snapshot
+   *   .run();
+   * steps[1].results.length; // 3
+   */
+  from(env: string): PipelineStart {
+    return new PipelineBuilder(this.#api, env);
+  }
+
+  /**
+   * Drops cached results: `{ all: true }`, or those matching every condition given.
+   *
+   * @example
+   * const { removed } = await client.invalidateCache({ cacheKey: 'iso-v2' });
+   */
+  invalidateCache(filter: CacheFilter): Promise<InvalidateCacheResult> {
+    return this.#modes.invalidateCache(filter);
+  }
+
+  /**
+   * The result cache's size, bounds and counters.
+   *
+   * @example
+   * const { entries, hits, misses } = await client.cacheStats();
+   */
+  cacheStats(): Promise<CacheStats> {
+    return this.#modes.cacheStats();
+  }
+
+  /**
+   * Three-way merges two or more branches into a new snapshot. The ids are executions of
+   * branched (or checkpointed) runs, or with `snapshots: true` snapshot ids or content hashes.
+   * Paths changed differently are conflicts: with the default strategy `fail`, FaasError
+   * MERGE_CONFLICT (read them with `mergeConflicts(error)`; nothing is written); `ours`,
+   * `theirs` or `{ prefer }` settle them. Inputs with no common ancestor: MERGE_UNRELATED.
+   *
+   * @example
+   * const { snapshot } = await client.mergeBranches([runA.id, runB.id], { strategy: 'theirs' });
+   * await client.executeBranched('ls /workspace', snapshot.id);
+   */
+  mergeBranches(ids: string[], options: MergeOptions = {}): Promise<MergeResult> {
+    return this.#modes.merge(ids, options);
+  }
+
+  /**
+   * The environments: what each contains, its identity and its warm pool.
+   *
+   * @example
+   * const names = (await client.listEnvironments()).map((e) => e.name);
+   */
+  listEnvironments(): Promise<Environment[]> {
+    return this.#modes.listEnvironments();
+  }
+
+  /**
+   * Sets how many instances of an environment are kept started ahead of demand (0 drains the
+   * pool). Resolves at once; the pool fills in the background.
+   *
+   * @example
+   * await client.preWarmEnvironment('host', 4);
+   */
+  preWarmEnvironment(name: string, count: number): Promise<WarmResult> {
+    return this.#modes.warm(name, count);
   }
 
   /**

@@ -11,7 +11,32 @@
  *   if (isFaasError(error) && error.code === 'CAPACITY_EXHAUSTED') { ... }
  * }
  */
-export { FaaSPlatformClient, type ExecuteEphemeralOptions, type ExecuteWithCallbacksOptions } from './faas-platform-client.ts';
+export {
+  FaaSPlatformClient,
+  type CacheOptions,
+  type ExecuteEphemeralOptions,
+  type ExecuteWithCallbacksOptions,
+  type PersistentTarget,
+} from './faas-platform-client.ts';
+export { mergeConflicts } from './modes-api.ts';
+export { DEFAULT_PARALLEL_MAP_CONCURRENCY, RaceFailedError, succeeded } from './orchestration.ts';
+export type { BranchedPipeline, Pipeline, PipelineCommand, PipelineResult, PipelineStart, PipelineStep, PipelineStepInput, PipelineStepOptions } from './pipeline.ts';
+export type {
+  CacheFilter,
+  CacheStats,
+  Environment,
+  InvalidateCacheResult,
+  MergeConflict,
+  MergeOptions,
+  MergeResult,
+  MergeStrategy,
+  ParallelMapFn,
+  ParallelMapOptions,
+  ParallelMapOutcome,
+  PoolStats,
+  RaceOptions,
+  WarmResult,
+} from './mode-types.ts';
 export { DEFAULT_PLATFORM_URL, resolveClientOptions, type FaaSPlatformClientOptions, type ResolvedClientOptions } from './client-options.ts';
 export { InstancesClient } from './instances-client.ts';
 export { Instance } from './instance-handle.ts';

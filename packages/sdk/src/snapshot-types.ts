@@ -43,6 +43,8 @@ export interface Snapshot {
   deterministic: boolean;
   /** Measured time the capture took, freeze to commit. */
   durationMs: number;
+  /** A merge: every snapshot it merged, in order (`parentId` is the first). Empty otherwise. */
+  mergeParentIds: string[];
 }
 
 /**

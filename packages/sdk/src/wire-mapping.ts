@@ -6,6 +6,7 @@
  * `undefined` members vanish in JSON anyway, so nothing else is sent.
  */
 import type {
+  CacheStats as WireCacheStats,
   CreateBranchesRequest as WireCreateBranchesRequest,
   CreateInstanceRequest as WireCreateInstanceRequest,
   ExecRequest as WireExecRequest,
@@ -15,10 +16,15 @@ import type {
   ExecutionEvent as WireExecutionEvent,
   GcResult as WireGcResult,
   Health as WireHealth,
+  Environment as WireEnvironment,
+  InvalidateCacheRequest as WireInvalidateCacheRequest,
   Instance as WireInstance,
   KillRequest as WireKillRequest,
   Limits as WireLimits,
   Lineage as WireLineage,
+  MergeConflict as WireMergeConflict,
+  MergeRequest as WireMergeRequest,
+  MergeResult as WireMergeResult,
   MetricsSummary as WireMetricsSummary,
   RestoreSnapshotRequest as WireRestoreSnapshotRequest,
   Snapshot as WireSnapshot,
@@ -27,6 +33,7 @@ import type {
 } from '@faas/protocol/wire';
 import type { ExecRequest, ExecuteRequest, ExecutionEvent, ExecutionResult, ExecutionStarted, KillOptions } from './execution-types.ts';
 import type { CreateInstanceOptions, HealthStatus, InstanceInfo, InstanceLimits, MetricsSummary } from './instance-types.ts';
+import type { CacheFilter, CacheStats, Environment, MergeConflict, MergeOptions, MergeResult, WarmResult } from './mode-types.ts';
 import type { CreateBranchOptions, GcResult, LineageNode, RestoreSnapshotOptions, Snapshot, SnapshotDiff, SnapshotLineage, VerifyResult } from './snapshot-types.ts';
 
 /** Drops undefined members so a body holds exactly what the caller set. */
@@ -62,6 +69,12 @@ export function toWireExecuteRequest(request: ExecuteRequest, background?: boole
   return compact({
     ...toWireExecRequest(request, background),
     mode: request.mode,
+    cache_key: request.cacheKey,
+    cache_failures: request.cacheFailures,
+    checkpoint: request.checkpoint,
+    branch_from: request.branchFrom,
+    instance_id: request.instanceId,
+    function_id: request.functionId,
     env: request.env,
     memory_mb: request.memoryMb,
     cpu_cores: request.cpuCores,
@@ -93,6 +106,21 @@ export function toWireKill(options: KillOptions): WireKillRequest {
   return compact({ signal: options.signal, grace_ms: options.graceMs });
 }
 
+/** Body of `POST /api/v1/cache/invalidate`. */
+export function toWireInvalidateCache(filter: CacheFilter): WireInvalidateCacheRequest {
+  return compact({ all: filter.all, cache_key: filter.cacheKey, env: filter.env, older_than_ms: filter.olderThanMs });
+}
+
+/** Body of `POST /api/v1/branches/merge`: the ids as branch (execution) ids, or as snapshots. */
+export function toWireMerge(ids: string[], options: MergeOptions): WireMergeRequest {
+  return compact({
+    branch_ids: options.snapshots ? undefined : ids,
+    snapshot_ids: options.snapshots ? ids : undefined,
+    strategy: options.strategy,
+    metadata: options.metadata,
+  });
+}
+
 export function fromWireExecution(wire: WireExecution): ExecutionResult {
   return {
     id: wire.id,
@@ -113,6 +141,15 @@ export function fromWireExecution(wire: WireExecution): ExecutionResult {
     startedAt: toDate(wire.started_at),
     finishedAt: toDateOrNull(wire.finished_at),
     durationMs: wire.duration_ms,
+    // The mode fields only when the server sent them, so older answers map as before.
+    ...compact({
+      mode: wire.mode,
+      cached: wire.cached,
+      cacheLatencyMs: wire.cache_latency_ms,
+      snapshotId: wire.snapshot_id,
+      contentHash: wire.content_hash,
+      baseSnapshotId: wire.base_snapshot_id,
+    }),
   };
 }
 
@@ -162,6 +199,8 @@ export function fromWireSnapshot(wire: WireSnapshot): Snapshot {
     sourceExecutionId: wire.source_execution_id,
     deterministic: wire.deterministic,
     durationMs: wire.duration_ms,
+    // Absent from servers older than merges.
+    mergeParentIds: wire.merge_parent_ids ?? [],
   };
 }
 
@@ -218,6 +257,52 @@ export function fromWireGc(wire: WireGcResult): GcResult {
     tempFilesRemoved: wire.temp_files_removed,
     treesRemoved: wire.trees_removed,
   };
+}
+
+export function fromWireCacheStats(wire: WireCacheStats): CacheStats {
+  return {
+    entries: wire.entries,
+    bytes: wire.bytes,
+    maxBytes: wire.max_bytes,
+    ttlMs: wire.ttl_ms,
+    hits: wire.hits,
+    misses: wire.misses,
+    evictions: wire.evictions,
+  };
+}
+
+export function fromWireMergeConflict(wire: WireMergeConflict): MergeConflict {
+  return compact({
+    path: wire.path,
+    pathBase64: wire.path_base64,
+    kind: wire.kind,
+    sides: wire.sides.map((side) => ({ snapshotId: side.snapshot_id, state: side.state })),
+    winner: wire.winner,
+  });
+}
+
+export function fromWireMergeResult(wire: WireMergeResult): MergeResult {
+  return {
+    snapshot: fromWireSnapshot(wire.snapshot),
+    baseSnapshotId: wire.base_snapshot_id,
+    mergedFrom: wire.merged_from,
+    resolvedConflicts: wire.resolved_conflicts.map(fromWireMergeConflict),
+  };
+}
+
+export function fromWireEnvironment(wire: WireEnvironment): Environment {
+  return {
+    name: wire.name,
+    runtime: wire.runtime,
+    description: wire.description,
+    contains: wire.contains.map((tool) => ({ name: tool.name, version: tool.version, path: tool.path })),
+    identity: wire.identity,
+    pool: { target: wire.pool.target, ready: wire.pool.ready, hits: wire.pool.hits, misses: wire.pool.misses },
+  };
+}
+
+export function fromWireWarm(wire: { env: string; target: number; ready: number; updated_at: string }): WarmResult {
+  return { env: wire.env, target: wire.target, ready: wire.ready, updatedAt: toDate(wire.updated_at) };
 }
 
 /** base64 to bytes with `atob`, which browsers and Node 16+ both have (no Buffer). */

@@ -30,6 +30,7 @@ function snapshot(overrides: Partial<Snapshot> = {}): Snapshot {
     sourceExecutionId: null,
     deterministic: true,
     durationMs: 12.5,
+    mergeParentIds: [],
     ...overrides,
   };
 }

@@ -40,6 +40,7 @@ export function formatSnapshot(snapshot: Snapshot, now = new Date()): string {
     ['id', snapshot.id],
     ['content hash', snapshot.contentHash],
     ['parent', snapshot.parentId ?? '-'],
+    ...(snapshot.mergeParentIds.length > 0 ? [['merged from', snapshot.mergeParentIds.join(', ')] as [string, string]] : []),
     ['instance', snapshot.sourceInstanceId ?? '-'],
     ['execution', snapshot.sourceExecutionId ?? '-'],
     ['env', snapshot.env],

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { CacheStats, InvalidateCacheRequest, InvalidateCacheResult, MergeRequest, MergeResult } from '@faas/protocol';
+import { FaasError, CacheStats, InvalidateCacheRequest, InvalidateCacheResult, MergeRequest, MergeResult } from '@faas/protocol';
 import { snapshotToWire } from './wire-mapping.ts';
 import { typed, type RouteServices } from './route-context.ts';
 
@@ -8,6 +8,10 @@ export function modeRoutes(services: RouteServices) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const api = typed(app);
     api.post('/api/v1/cache/invalidate', { schema: { tags: ['execute'], summary: 'Drop cached results: all, or by cache_key, env or age', body: InvalidateCacheRequest, response: { 200: InvalidateCacheResult } } }, async (request) => {
+      const { all, cache_key, env, older_than_ms } = request.body;
+      if (all !== true && cache_key === undefined && env === undefined && older_than_ms === undefined) {
+        throw new FaasError('VALIDATION_FAILED', 'say what to invalidate: all: true, or cache_key, env or older_than_ms', { fields: ['all', 'cache_key', 'env', 'older_than_ms'] });
+      }
       const removed = await services.cache.invalidate(request.body);
       return { removed, remaining: (await services.cache.stats()).entries };
     });

@@ -288,15 +288,24 @@ describe('ResultCache with a SQLite store', () => {
     assert.equal(await store.resultCache.get('a'), undefined);
   });
 
-  it('evicts expired entries before live ones when over the bound, without counting them as evictions', async () => {
-    cache = make({ resultCacheMaxBytes: 2000, resultCacheTtlMs: 10_000 });
-    await cache.store('old', meta(), sized(1000));
-    clock.advance(5_000);
-    await cache.store('live', meta(), sized(1000));
-    clock.advance(6_000);
-    assert.equal((await cache.store('new', meta(), sized(1000))).evicted, 0);
-    assert.equal(await store.resultCache.get('old'), undefined);
-    assert.ok(await store.resultCache.get('live'));
+  it('keeps its running totals right across replacement, expiry, invalidation and a second instance', async () => {
+    cache = make({ resultCacheMaxBytes: 3000, resultCacheTtlMs: 10_000 });
+    await cache.store('a', meta(), sized(1000));
+    await cache.store('a', meta(), sized(1200));
+    await cache.store('b', meta(), sized(800));
+    assert.deepEqual(await store.resultCache.totals(), { entries: 2, bytes: 2000 });
+    assert.equal((await cache.stats()).bytes, 2000);
+    clock.advance(10_000);
+    assert.equal(await cache.lookup('a'), undefined); // expired: deleted, its size known
+    assert.equal((await cache.stats()).bytes, 800);
+    await cache.invalidate({ all: true });
+    assert.equal((await cache.stats()).entries, 0);
+    await cache.store('c', meta(), sized(1000));
+    const other = new ResultCache({ store, clock, config });
+    assert.deepEqual((await other.stats()).bytes, 1000);
+    await cache.store('d', meta(), sized(2500));
+    assert.deepEqual(await store.resultCache.totals(), { entries: 1, bytes: 2500 });
+    assert.equal((await cache.stats()).bytes, 2500);
   });
 
   it('store of an existing key replaces it (size counted once)', async () => {

@@ -93,6 +93,13 @@ export class ResultCache {
   #hits = 0;
   #misses = 0;
   #evictions = 0;
+  /**
+   * Entries and bytes in the store, kept up to date by this object's own writes so that storing
+   * does not sum the table (a scan that reads every stored result: SQLite runs it synchronously,
+   * blocking the server). Loaded on first need; dropped after deletes whose size is unknown.
+   * Assumes this object is the only writer of the table, as in the server.
+   */
+  #totals: { entries: number; bytes: number } | undefined;
 
   constructor(private readonly deps: ResultCacheDeps) {}
 
@@ -163,7 +170,8 @@ export class ResultCache {
     if (row === undefined) return this.#miss();
     if (now.getTime() - row.createdAt.getTime() >= config.resultCacheTtlMs) {
       // A put of a fresh entry for the key in between would be deleted too: a later miss, no harm.
-      await store.resultCache.deleteKeys([key]);
+      const deleted = await store.resultCache.deleteKeys([key]);
+      if (deleted > 0) this.#adjust(-1, -row.sizeBytes);
       return this.#miss();
     }
     const result = JSON.parse(row.result) as Record<string, unknown>;
@@ -179,8 +187,8 @@ export class ResultCache {
   /**
    * Stores a finished result (the caller checked {@link isCacheable}) under `key`, replacing
    * any entry there. Refuses one larger than the entry bound, or alone larger than the total
-   * bound. Then, while the cache is over its total bound, drops expired entries and then the
-   * least recently used, never the one just stored.
+   * bound. Then, while the cache is over its total bound, evicts the least recently used
+   * entries, never the one just stored.
    */
   async store(key: string, meta: CacheEntryMeta, result: object): Promise<StoreOutcome> {
     const { store, clock, config } = this.deps;
@@ -192,8 +200,15 @@ export class ResultCache {
     const now = clock.now();
     // One transaction: concurrent stores do not both evict for the same excess.
     const evicted = await store.withTransaction(async (tx) => {
+      const totals = await this.#loadTotals(tx);
+      const replaced = await tx.resultCache.sizeOf(key);
       await tx.resultCache.put({ key, env: meta.env, cacheKey: meta.cacheKey ?? null, executionId: meta.executionId, result: json, sizeBytes, createdAt: now, lastUsedAt: now, hits: 0 });
-      return this.#evict(tx, key, now);
+      totals.entries += replaced === undefined ? 1 : 0;
+      totals.bytes += sizeBytes - (replaced ?? 0);
+      return this.#evict(tx, key, totals);
+    }).catch((err: unknown) => {
+      this.#totals = undefined; // rolled back: the counts may be off
+      throw err;
     });
     if (evicted > 0) {
       this.#evictions += evicted;
@@ -208,6 +223,7 @@ export class ResultCache {
    * condition and no `all: true` deletes nothing.
    */
   async invalidate(filter: InvalidateCacheRequest): Promise<number> {
+    this.#totals = undefined;
     return this.deps.store.resultCache.delete({
       all: filter.all,
       cacheKey: filter.cache_key,
@@ -218,12 +234,13 @@ export class ResultCache {
 
   /** Deletes entries past the TTL (lookups skip them anyway); for a periodic sweep. */
   async purgeExpired(): Promise<number> {
+    this.#totals = undefined;
     return this.deps.store.resultCache.deleteExpired(this.#expiryCutoff(this.deps.clock.now()));
   }
 
   /** Size and bounds from the store; hits, misses and evictions counted since this object was made. */
   async stats(): Promise<CacheStats> {
-    const { entries, bytes } = await this.deps.store.resultCache.totals();
+    const { entries, bytes } = await this.#loadTotals(this.deps.store);
     const { config } = this.deps;
     return { entries, bytes, max_bytes: config.resultCacheMaxBytes, ttl_ms: config.resultCacheTtlMs, hits: this.#hits, misses: this.#misses, evictions: this.#evictions };
   }
@@ -239,24 +256,38 @@ export class ResultCache {
     return new Date(now.getTime() - this.deps.config.resultCacheTtlMs + 1);
   }
 
-  /** Brings the total under the bound; returns how many live entries were evicted (expired ones are not counted). */
-  async #evict(tx: Store, keep: string, now: Date): Promise<number> {
+  async #loadTotals(store: Store): Promise<{ entries: number; bytes: number }> {
+    if (this.#totals === undefined) {
+      const loaded = await store.resultCache.totals();
+      this.#totals ??= loaded;
+    }
+    return this.#totals;
+  }
+
+  #adjust(entries: number, bytes: number): void {
+    if (this.#totals === undefined) return;
+    this.#totals.entries += entries;
+    this.#totals.bytes += bytes;
+  }
+
+  /** Evicts least recently used entries (not `keep`) until `totals` is within the bound; returns how many. */
+  async #evict(tx: Store, keep: string, totals: { entries: number; bytes: number }): Promise<number> {
     const max = this.deps.config.resultCacheMaxBytes;
-    let { bytes } = await tx.resultCache.totals();
-    if (bytes <= max) return 0;
-    await tx.resultCache.deleteExpired(this.#expiryCutoff(now));
-    ({ bytes } = await tx.resultCache.totals());
     let evicted = 0;
-    while (bytes > max) {
+    while (totals.bytes > max) {
       const candidates = (await tx.resultCache.oldestUsed(EVICTION_BATCH + 1)).filter((c) => c.key !== keep);
       if (candidates.length === 0) break;
       const victims: string[] = [];
+      let bytes = totals.bytes;
       for (const c of candidates) {
         if (bytes <= max) break;
         victims.push(c.key);
         bytes -= c.sizeBytes;
       }
-      evicted += await tx.resultCache.deleteKeys(victims);
+      const deleted = await tx.resultCache.deleteKeys(victims);
+      totals.entries -= deleted;
+      totals.bytes = bytes;
+      evicted += deleted;
     }
     return evicted;
   }

@@ -305,6 +305,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         await store.resultCache.put(record);
         assert.deepEqual(await store.resultCache.get(record.key), record);
         assert.equal(await store.resultCache.get(freshId('missing')), undefined);
+        assert.equal(await store.resultCache.sizeOf(record.key), record.sizeBytes);
+        assert.equal(await store.resultCache.sizeOf(freshId('missing')), undefined);
       });
 
       it('put replaces the entry with the same key', async () => {

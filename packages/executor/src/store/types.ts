@@ -208,6 +208,8 @@ export interface ResultCacheFilter {
 
 export interface ResultCacheRepository {
   get(key: string): Promise<CachedResultRecord | undefined>;
+  /** The stored size of the entry with this key, without its result. */
+  sizeOf(key: string): Promise<number | undefined>;
   /** Marks a hit: last_used_at = at, hits + 1. Returns whether the entry existed. */
   touch(key: string, at: Date): Promise<boolean>;
   /** Inserts, or replaces the entry with this key. */

@@ -30,6 +30,11 @@ export class SqliteResultCacheRepository implements ResultCacheRepository {
     return row === undefined ? undefined : decodeCachedResult(row);
   }
 
+  async sizeOf(key: string): Promise<number | undefined> {
+    const row = await this.#db().selectFrom('result_cache').select('size_bytes').where('key', '=', key).executeTakeFirst();
+    return row?.size_bytes;
+  }
+
   async touch(key: string, at: Date): Promise<boolean> {
     const result = await this.#db()
       .updateTable('result_cache')
