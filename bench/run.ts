@@ -8,6 +8,7 @@ import { detectCgroupLayout } from '../packages/executor/src/runtime/cgroups/lay
 import { coldStart } from './cold-start.ts';
 import { httpExecute } from './http-execute.ts';
 import { mainThread } from './main-thread.ts';
+import { modes } from './modes.ts';
 import { snapshotHash } from './snapshot-hash.ts';
 import { snapshots } from './snapshots.ts';
 import { throughput } from './throughput.ts';
@@ -19,9 +20,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   'main-thread': mainThread,
   'snapshot-hash': snapshotHash,
   snapshots,
+  modes,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {

@@ -6,6 +6,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT_FAILURE, EXIT_USAGE, LOCAL_API_KEY_FILE, reportError } from './cli-context.ts';
 import { registerBranchCommand } from './commands/branches/branch.ts';
+import { registerMergeCommand } from './commands/branches/merge.ts';
+import { registerCacheCommands } from './commands/cache/index.ts';
+import { registerEnvironmentCommands } from './commands/environments/index.ts';
 import { registerExecCommand } from './commands/executions/exec.ts';
 import { registerLogsCommand } from './commands/executions/logs.ts';
 import { registerInstancesCommands } from './commands/instances/index.ts';
@@ -36,6 +39,9 @@ export function buildProgram(): Command {
   registerInstancesCommands(program);
   registerSnapshotCommands(program);
   registerBranchCommand(program);
+  registerMergeCommand(program);
+  registerCacheCommands(program);
+  registerEnvironmentCommands(program);
   return program;
 }
 

@@ -129,12 +129,13 @@ export class PipelineBuilder implements Pipeline {
 
   async run(): Promise<PipelineResult> {
     if (this.#plan.at(-1)?.kind !== 'exec') throw invalid('the chain must end with an exec(): branch(n) needs the exec() that runs on the branches');
+    const fanOut = this.#plan.reduce((count, step) => (step.kind === 'branch' ? count * step.count : count), 1);
+    if (fanOut > MAX_LINES) throw invalid(`the chain fans out to ${fanOut} lines; at most ${MAX_LINES}`);
     let lines: Array<string | null> = [null];
     const steps: PipelineStep[] = [];
     for (const step of this.#plan) {
       if (step.kind === 'branch') {
         lines = lines.flatMap((base) => Array.from({ length: step.count }, () => base));
-        if (lines.length > MAX_LINES) throw invalid(`the chain fans out to ${lines.length} lines; at most ${MAX_LINES}`);
         continue;
       }
       const mode: ExecutionMode = lines[0] === null ? (step.keep ? 'checkpointed' : 'ephemeral') : 'branched';

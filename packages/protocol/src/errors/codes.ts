@@ -35,7 +35,7 @@ export const ErrorCode = {
   EXECUTION_FINISHED: 'EXECUTION_FINISHED',
   /** A client-chosen id is already used by a different request. */
   ID_CONFLICT: 'ID_CONFLICT',
-  /** The execution mode exists in the API but this server does not provide it yet. */
+  /** Retired (every mode is served): never produced, never reused. */
   MODE_NOT_SUPPORTED: 'MODE_NOT_SUPPORTED',
   /** The runtime lacks a capability the request needs (network egress, PTY, memory snapshots). */
   RUNTIME_UNSUPPORTED: 'RUNTIME_UNSUPPORTED',
