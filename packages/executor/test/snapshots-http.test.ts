@@ -278,6 +278,24 @@ describe('determinism, dedup and incremental storage', () => {
   });
 });
 
+describe('first snapshot of a restored instance', () => {
+  it('reads only what the instance changed, and never misses a same-size change', async () => {
+    const inst = await createInstance();
+    await sh(inst.id, 'mkdir -p /workspace/t && for i in $(seq 1 300); do echo "file $i" > /workspace/t/f$i; done; echo aaaa > /workspace/t/same; echo m > /workspace/t/mode');
+    const snap = await snapshot({ instance_id: inst.id });
+    const restored = await restore(snap.id);
+    await new Promise((r) => setTimeout(r, 100));
+    // Same size, other content; a mode change; a new file; a deleted one.
+    await sh(restored.id, 'echo bbbb > /workspace/t/same; chmod 600 /workspace/t/mode; echo new > /workspace/t/new; rm /workspace/t/f1');
+    const next = await snapshot({ instance_id: restored.id });
+    assert.equal(next.parent_id, snap.id);
+    assert.ok(next.files_read <= 5, `read ${next.files_read} of ${next.file_count} files`);
+    const again = await restore(next.id);
+    assert.equal(await sh(again.id, 'cat /workspace/t/same /workspace/t/new; stat -c %a /workspace/t/mode; test -e /workspace/t/f1 || echo f1-gone; cat /workspace/t/f300'), 'bbbb\nnew\n600\nf1-gone\nfile 300\n');
+    await Promise.all([deleteInstance(inst.id), deleteInstance(restored.id), deleteInstance(again.id)]);
+  });
+});
+
 describe('verify and gc', () => {
   it('verify is clean, then reports a corrupt blob and a missing one precisely', async () => {
     const inst = await createInstance();

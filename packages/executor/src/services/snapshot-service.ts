@@ -1,9 +1,10 @@
+import { lstatSync } from 'node:fs';
 import { CONTENT_HASH_PATTERN, FaasError, SNAPSHOT_ID_PATTERN, type Limits } from '@faas/protocol';
 import { SnapshotHasher, parentInput } from '@faas/protocol/snapshot-hash';
 import type { Logger } from 'pino';
 import type { BlobStore, GcResult as BlobGcResult } from '../blobs/types.ts';
 import type { Runtime } from '../runtime/types.ts';
-import { FileHashCache } from '../snapshots/file-hash-cache.ts';
+import { FileHashCache, type SeedEntry } from '../snapshots/file-hash-cache.ts';
 import { diffTrees, type TreeDiff } from '../snapshots/tree-diff.ts';
 import type { TreeMaterializer } from '../snapshots/tree-materializer.ts';
 import { scanTree } from '../snapshots/tree-scanner.ts';
@@ -146,7 +147,10 @@ export class SnapshotService {
     const deterministic = input.deterministic ?? true;
     const started = clock.monotonicMs();
     let cache = this.caches.get(instanceId);
-    if (cache === undefined) this.caches.set(instanceId, (cache = new FileHashCache()));
+    if (cache === undefined) {
+      this.caches.set(instanceId, (cache = new FileHashCache()));
+      if (instance.sourceSnapshotId !== null) await this.seedCache(cache, instance);
+    }
     const owned = new Set(runtime.instanceOwnedPaths);
     const lease = blobs.lease();
     const batch = blobs.batch({ lease });
@@ -223,6 +227,24 @@ export class SnapshotService {
     } finally {
       lease.release();
     }
+  }
+
+  /** Entries of the snapshot the instance was made from, keyed as the scanner keys its files. */
+  private async seedCache(cache: FileHashCache, instance: InstanceRecord): Promise<void> {
+    const source = await this.deps.store.snapshots.get(instance.sourceSnapshotId!);
+    if (source === undefined) return;
+    const root = Buffer.from(this.deps.runtime.rootDir(instance.id));
+    const tree = Buffer.from(this.deps.trees.pathOf(source.fsHash));
+    const slash = Buffer.from('/');
+    const entries = new Map<string, SeedEntry>();
+    await this.deps.reader.walk(source.fsHash, (path, e) => {
+      if (e.type !== 'file') return;
+      // The instance sees the materialized file itself wherever it did not change it.
+      const st = lstatSync(Buffer.concat([tree, slash, path]), { bigint: true, throwIfNoEntry: false });
+      if (st === undefined) return;
+      entries.set(Buffer.concat([root, slash, path]).toString('latin1'), { hash: e.hash!, size: st.size, mode: st.mode, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs });
+    });
+    cache.seed(entries, source.id);
   }
 
   /** The instance's newest snapshot that still exists, else the one it was restored from. */

@@ -14,6 +14,14 @@ import type { BigIntStats } from 'node:fs';
  *
  * A scan reads from the previous generation and fills a new one; {@link commit} makes the new
  * one current (so files deleted meanwhile drop out), {@link discard} forgets a failed scan.
+ *
+ * Seeding. An instance made from a snapshot starts with that snapshot's materialized files as
+ * its read-only lower layer, and a file it never touched shows exactly the lower file's ctime
+ * and mtime. Any change (write, chmod, rename, link) copies the file up first, which gives it
+ * a new ctime (copy-up cannot carry a ctime over). So a file whose size, mode, mtime and ctime
+ * equal those of the materialized file at the same path holds the snapshot's content:
+ * {@link seed} supplies those entries, and the instance's first capture reads only what it
+ * changed.
  */
 export class FileHashCache {
   #current = new Map<string, CachedFile>();
@@ -24,6 +32,18 @@ export class FileHashCache {
 
   static readonly RACY_MARGIN_NS = 50_000_000n;
 
+  #seed: Map<string, SeedEntry> | undefined;
+
+  /** Files of the snapshot an instance was made from, keyed like lookups (see above). */
+  seed(entries: Map<string, SeedEntry>, owner: string): void {
+    this.#seed = entries;
+    this.owner = owner;
+  }
+
+  get seeded(): boolean {
+    return this.#seed !== undefined;
+  }
+
   /** Starts a scan: lookups see the last committed generation; records go to a new one. */
   begin(nowMs: number): void {
     this.#next = new Map();
@@ -33,9 +53,14 @@ export class FileHashCache {
   /** The remembered hash when the file at `key` is unchanged, else undefined. Records a hit for the next generation. */
   lookup(key: string, st: BigIntStats): string | undefined {
     const hit = this.#current.get(key);
-    if (hit === undefined || !same(hit, st)) return undefined;
-    this.#next?.set(key, hit);
-    return hit.hash;
+    if (hit !== undefined && same(hit, st)) {
+      this.#next?.set(key, hit);
+      return hit.hash;
+    }
+    const seeded = this.#seed?.get(key);
+    if (seeded === undefined || seeded.ctimeNs !== st.ctimeNs || seeded.mtimeNs !== st.mtimeNs || seeded.size !== st.size || seeded.mode !== st.mode) return undefined;
+    this.record(key, st, seeded.hash);
+    return seeded.hash;
   }
 
   /** Remembers a file just hashed, unless its change is too recent to trust (see above). */
@@ -49,6 +74,8 @@ export class FileHashCache {
     this.#current = this.#next;
     this.#next = undefined;
     this.owner = owner;
+    // Everything the seed could tell is in the generation just committed.
+    this.#seed = undefined;
   }
 
   discard(): void {
@@ -60,11 +87,22 @@ export class FileHashCache {
     this.#current = new Map();
     this.#next = undefined;
     this.owner = undefined;
+    this.#seed = undefined;
   }
 
   get size(): number {
     return this.#current.size;
   }
+}
+
+/** A file of the snapshot an instance was made from, with the stat of its materialized copy. */
+export interface SeedEntry {
+  hash: string;
+  size: bigint;
+  /** Full st_mode (type and permission bits). */
+  mode: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
 }
 
 interface CachedFile {
