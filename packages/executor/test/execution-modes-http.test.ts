@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServerProcess, startTestServer, type TestServer } from './fixtures/test-server.ts';
+import { until } from './fixtures/wait.ts';
 
 /** End-to-end: POST /api/v1/execute in each mode, and what each mode promises not to do. */
 
@@ -39,8 +40,8 @@ describe('ephemeral', () => {
     const second = await execute({ code: 'cat /workspace/f 2>&1; echo $?' });
     assert.match(second.stdout, /No such file[\s\S]*\n1\n$/);
     assert.notEqual(first.instance_id, second.instance_id);
-    const inst = (await server.request('GET', `/api/v1/instances/${first.instance_id}`)).body;
-    assert.equal(inst.state, 'deleted');
+    // Destroyed right after the answer (not before it: the result does not wait for the cleanup).
+    await until('the ephemeral instance to be deleted', async () => ((await server.request('GET', `/api/v1/instances/${first.instance_id}`)).body.state === 'deleted' ? true : undefined));
   });
 });
 
@@ -110,6 +111,9 @@ describe('checkpointed', () => {
     const second = await execute({ mode: 'checkpointed', checkpoint: first.snapshot_id, code: 'echo two >> /workspace/chain/log; cat /workspace/chain/log; stat -c %a /workspace/chain/log' });
     assert.equal(second.stdout, 'one\ntwo\n640\n');
     assert.equal(second.base_snapshot_id, first.snapshot_id);
+    const got = (await server.request('GET', `/api/v1/executions/${second.id}`)).body;
+    assert.equal(got.mode, 'checkpointed');
+    assert.equal(got.snapshot_id, second.snapshot_id);
     const snap2 = (await server.request('GET', `/api/v1/snapshots/${second.snapshot_id}`)).body;
     assert.equal(snap2.parent_id, first.snapshot_id, 'the chain records its parent');
     assert.equal(snap2.source_execution_id, second.id);

@@ -74,9 +74,8 @@ export class RaceFailedError extends FaasError {
   constructor(failures: Array<{ result?: ExecutionResult; error?: unknown }>) {
     const summary = failures.map((f, i) => `#${i}: ${f.result ? describeEnd(f.result) : describeError(f.error)}`).join('; ');
     super(
-      // No code means "none succeeded" yet; the codes are the protocol's. A shared error code
-      // of every entrant (all CAPACITY_EXHAUSTED, say) is passed on as is.
-      sharedCode(failures) ?? ErrorCode.INTERNAL_ERROR,
+      // Each entrant's own code is in details.failures.
+      ErrorCode.RACE_FAILED,
       `no execution of the race succeeded: ${summary}`,
       {
         failures: failures.map((f) =>
@@ -94,12 +93,6 @@ export class RaceFailedError extends FaasError {
   get errors(): unknown[] {
     return this.failures.map((f) => f.error ?? f.result);
   }
-}
-
-function sharedCode(failures: Array<{ result?: ExecutionResult; error?: unknown }>): ErrorCode | undefined {
-  const codes = new Set(failures.map((f) => (isFaasError(f.error) ? f.error.code : undefined)));
-  const [only] = codes;
-  return codes.size === 1 ? only : undefined;
 }
 
 function describeEnd(result: ExecutionResult): string {

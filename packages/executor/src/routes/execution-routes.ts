@@ -28,9 +28,16 @@ export function afterSeq(request: { query: unknown; headers: FastifyRequest['hea
 export function executionRoutes(services: RouteServices) {
   return async function plugin(app: FastifyInstance): Promise<void> {
     const api = typed(app);
-    api.get('/api/v1/executions/:id', { schema: { tags: ['executions'], summary: 'An execution with its output so far', params: IdParams, response: { 200: Execution } } }, async (request) =>
-      executionToWire(await services.executions.get(request.params.id)),
-    );
+    api.get('/api/v1/executions/:id', { schema: { tags: ['executions'], summary: 'An execution with its output so far', params: IdParams, response: { 200: Execution } } }, async (request) => {
+      const wire = executionToWire(await services.executions.get(request.params.id));
+      if (wire.mode === 'checkpointed' || wire.mode === 'branched') {
+        // What the run left, once it is taken (null while it runs or if taking it failed).
+        const snapshot = await services.snapshots.leftBy(wire.id);
+        wire.snapshot_id = snapshot?.id ?? null;
+        wire.content_hash = snapshot?.contentHash ?? null;
+      }
+      return wire;
+    });
     api.post(
       '/api/v1/executions/:id/kill',
       { schema: { tags: ['executions'], summary: 'Signal the whole process tree; answers once it ended', params: IdParams, body: Type.Optional(KillRequest), response: { 200: Execution } } },

@@ -27,6 +27,7 @@ export function instanceToWire(r: InstanceRecord): Instance {
 
 export function executionToWire({ record: r, stdout, stderr }: ExecutionView): Execution {
   return {
+    mode: r.mode,
     id: r.id,
     instance_id: r.instanceId,
     status: r.status,

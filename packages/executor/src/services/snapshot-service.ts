@@ -287,6 +287,12 @@ export class SnapshotService {
     return snapshot;
   }
 
+  /** The newest snapshot an execution left (checkpointed and branched runs), if any. */
+  async leftBy(executionId: string): Promise<SnapshotRecord | undefined> {
+    const [snapshot] = await this.deps.store.snapshots.listByExecution(executionId);
+    return snapshot;
+  }
+
   /**
    * Starts a stopped instance again on its kept files; one made from a snapshot gets that
    * snapshot's tree back as its lower layer.

@@ -71,6 +71,8 @@ export const ErrorCode = {
   NO_SNAPSHOT_FOR_EXECUTION: 'NO_SNAPSHOT_FOR_EXECUTION',
   /** The client could not reach the server or the connection broke (SDK side only). */
   CONNECTION_FAILED: 'CONNECTION_FAILED',
+  /** SDK only: no entrant of a race succeeded (details list each one's failure). */
+  RACE_FAILED: 'RACE_FAILED',
   /** The client gave up waiting for the server (SDK side only). */
   CLIENT_TIMEOUT: 'CLIENT_TIMEOUT',
 } as const;

@@ -38,6 +38,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   NO_SNAPSHOT_FOR_EXECUTION: 404,
   CONNECTION_FAILED: 0,
   CLIENT_TIMEOUT: 0,
+  RACE_FAILED: 0,
 };
 
 /** True for codes a client may retry after a pause without changing the request. */
