@@ -27,7 +27,7 @@ export class InstanceService {
   private alive = 0;
   /** Host uids of instances that are not deleted (their files may still exist). */
   private usedUids: Set<number> | undefined;
-  /** [warm pool] Set by app.ts: create() takes from it, and evicts from it at capacity. */
+  /** Set by app.ts: create() takes from it, and evicts from it at capacity. */
   private pool: InstancePool | undefined;
 
   constructor(private readonly deps: InstanceServiceDeps) {
@@ -38,12 +38,12 @@ export class InstanceService {
     this.endListeners.push(listener);
   }
 
-  /** [warm pool] */
+  /** The warm pool creates take from (set by app.ts). */
   attachPool(pool: InstancePool): void {
     this.pool = pool;
   }
 
-  /** [warm pool] What the pool's refills call: the default limits, recorded `pooled: true`. */
+  /** What the pool's refills call: the default limits, recorded `pooled: true`. */
   startPooled(env: string): Promise<InstanceRecord> {
     return this.create({ env }, undefined, { pooled: true });
   }
@@ -52,9 +52,9 @@ export class InstanceService {
    * Creates and starts an instance. With `from`, its files start as a snapshot's materialized
    * tree (restore and branches); the caller keeps the tree alive until this returns.
    */
-  async create(request: CreateInstanceRequest, from?: InstanceOrigin, options: { functionId?: string; /** [warm pool] internal: a pool refill */ pooled?: boolean } = {}): Promise<InstanceRecord> {
+  async create(request: CreateInstanceRequest, from?: InstanceOrigin, options: { functionId?: string; /** internal: a pool refill */ pooled?: boolean } = {}): Promise<InstanceRecord> {
     const { store, runtime, clock, metrics, config } = this.deps;
-    // [warm pool] A plain create with the default limits takes a ready pooled instance: no runtime start.
+    // A plain create with the default limits takes a ready pooled instance: no runtime start.
     const acquireStarted = clock.monotonicMs();
     if (this.pool !== undefined && from === undefined && options.pooled !== true) {
       const taken = await this.takePooled(request, options.functionId);
@@ -71,7 +71,7 @@ export class InstanceService {
     const envVars = checkEnvVars(request.env_vars);
     const limits = this.resolveLimits(request.limits ?? {});
     const record = await this.allocation.run(async () => {
-      // [warm pool] A client's create at capacity evicts a pooled instance rather than fail.
+      // A client's create at capacity evicts a pooled instance rather than fail.
       const victim = options.pooled !== true && this.alive >= config.maxInstances ? this.pool?.evictOne() : undefined;
       if (victim !== undefined) await this.delete(victim, 'pool_evicted');
       if (this.alive >= config.maxInstances) {
@@ -95,7 +95,7 @@ export class InstanceService {
         sourceSnapshotId: from?.snapshotId ?? null,
         lastSnapshotId: null,
         functionId: options.functionId ?? null,
-        pooled: options.pooled === true, // [warm pool]
+        pooled: options.pooled === true,
       };
       try {
         await store.instances.insert(rec);
@@ -112,7 +112,7 @@ export class InstanceService {
       metrics.instancesRunning.inc();
       metrics.instanceStart.observe(started.startDurationMs / 1000);
       const running = await store.instances.update(record.id, { state: 'running', startedAt: clock.now(), startDurationMs: Math.round(started.startDurationMs) });
-      if (options.pooled !== true) metrics.instanceAcquire.observe({ source: 'cold' }, (clock.monotonicMs() - acquireStarted) / 1000); // [warm pool]
+      if (options.pooled !== true) metrics.instanceAcquire.observe({ source: 'cold' }, (clock.monotonicMs() - acquireStarted) / 1000);
       return running;
     } catch (err) {
       this.alive--;
@@ -162,7 +162,7 @@ export class InstanceService {
     return record;
   }
 
-  /** [warm pool] A ready pooled instance handed out (pooled: false, the request's env vars and metadata), or undefined. */
+  /** A ready pooled instance handed out (pooled: false, the request's env vars and metadata), or undefined. */
   private async takePooled(request: CreateInstanceRequest, functionId: string | undefined): Promise<InstanceRecord | undefined> {
     const env = request.env ?? 'host';
     if (request.id !== undefined || !this.deps.runtime.environments.includes(env)) return undefined;
@@ -209,7 +209,7 @@ export class InstanceService {
 
   list(filter: { states?: InstanceRecord['state'][]; limit?: number }): Promise<InstanceRecord[]> {
     const states = filter.states ?? ['starting', 'running', 'stopped', 'failed'];
-    return this.deps.store.instances.list({ states, limit: filter.limit, pooled: false }); // [warm pool] pooled ones are not listed
+    return this.deps.store.instances.list({ states, limit: filter.limit, pooled: false }); // pooled ones are not the clients'
   }
 
   /** Ends every process, removes files, marks the record deleted. Idempotent; concurrent calls share one deletion. */
@@ -231,7 +231,7 @@ export class InstanceService {
     const stopped: string[] = [];
     const deleted: string[] = [];
     for (const rec of orphans) {
-      if (rec.state === 'starting' || rec.pooled /* [warm pool] */ || (await isEphemeral(rec.id))) {
+      if (rec.state === 'starting' || rec.pooled || (await isEphemeral(rec.id))) {
         await store.instances.update(rec.id, { state: 'deleted', stateReason: 'executor_restart', stoppedAt: clock.now() });
         deleted.push(rec.id);
       } else {
