@@ -71,6 +71,14 @@ export const ErrorCode = {
   NO_SNAPSHOT_FOR_EXECUTION: 'NO_SNAPSHOT_FOR_EXECUTION',
   /** The client could not reach the server or the connection broke (SDK side only). */
   CONNECTION_FAILED: 'CONNECTION_FAILED',
+  /** A path is malformed: absolute, empty, with '..' or '.' components, NUL, or not UTF-8. */
+  INVALID_PATH: 'INVALID_PATH',
+  /** A path would resolve outside the sync root (through '..' or a symlink). */
+  PATH_OUTSIDE_ROOT: 'PATH_OUTSIDE_ROOT',
+  /** No sync session has this id (it finished, expired, or never existed). */
+  SYNC_NOT_FOUND: 'SYNC_NOT_FOUND',
+  /** A sync was applied before every content it needs had arrived (details list what is missing). */
+  SYNC_CONTENT_MISSING: 'SYNC_CONTENT_MISSING',
   /** SDK only: no entrant of a race succeeded (details list each one's failure). */
   RACE_FAILED: 'RACE_FAILED',
   /** The client gave up waiting for the server (SDK side only). */

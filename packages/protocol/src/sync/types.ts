@@ -1,0 +1,99 @@
+/**
+ * The shapes of file sync (docs/sync-protocol.md), shared by the engine, the server and the SDK.
+ * Paths are relative to the sync root, '/'-separated, UTF-8, never empty, never containing
+ * '.', '..' or empty components, never absolute.
+ */
+
+export type EntryType = 'file' | 'dir' | 'symlink';
+
+/** One entry of a tree as a manifest lists it. */
+export interface ManifestEntry {
+  path: string;
+  type: EntryType;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** Files: content length; dirs: 0; symlinks: target length. */
+  size: number;
+  /** Modification time in nanoseconds since the epoch, as a decimal string (exact). */
+  mtimeNs: string;
+  /** Files: SHA-256 hex of the content, when computed (checksum mode, or needed to transfer). */
+  hash?: string;
+  /** Symlinks: the target exactly as readlink returns it (UTF-8). */
+  target?: string;
+}
+
+export interface SyncOptions {
+  /** Apply .gitignore files (nested), .git/info/exclude; `.git` itself is never synced. @default true */
+  useGitignore?: boolean;
+  /** gitignore-syntax patterns; when given, only matching files (and the dirs leading to them) are synced. */
+  includePatterns?: string[];
+  /** gitignore-syntax patterns excluded on top of .gitignore. */
+  excludePatterns?: string[];
+  /** Plan only: change nothing. @default false */
+  dryRun?: boolean;
+  /** Compare files by content hash instead of size + mtime. @default false */
+  checksumOnly?: boolean;
+  /** Delete destination entries the source does not have (excluded ones are kept). @default false */
+  deleteUnmatched?: boolean;
+  /** Set destination mtimes to the source's. @default true */
+  preserveTimestamps?: boolean;
+}
+
+export type PlanAction = 'copy' | 'update' | 'delete' | 'skip';
+
+export interface PlanStep {
+  action: PlanAction;
+  path: string;
+  type: EntryType;
+  /** Why: e.g. 'new', 'content', 'size', 'mtime', 'mode', 'type', 'target', 'unchanged', 'not_in_source'. */
+  reason: string;
+  /** Bytes that must be transferred for this step (0 when the content is known to the receiver). */
+  bytes: number;
+  /** copy/update of a file: the content hash, when known. */
+  hash?: string;
+}
+
+export interface SyncPlan {
+  steps: PlanStep[];
+}
+
+export interface SyncResult {
+  filesCopied: number;
+  filesUpdated: number;
+  filesDeleted: number;
+  filesSkipped: number;
+  bytesTransferred: number;
+  durationMs: number;
+  dryRun: boolean;
+  plan?: SyncPlan;
+}
+
+export interface SyncProgress {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  /** The path being worked on, if any. */
+  path?: string;
+}
+
+/**
+ * Where a sync writes: a local directory, or an instance's filesystem on the server. Every
+ * path is relative to the destination root and must resolve inside it: an implementation
+ * refuses (PATH_OUTSIDE_ROOT) any path whose resolution would leave the root, symlinks
+ * included, and never follows a symlink at the final component.
+ */
+export interface SyncDestination {
+  /** The destination's current tree, filtered and with hashes as the options need. */
+  manifest(options: SyncOptions, wantHashes: (entry: ManifestEntry) => boolean): Promise<ManifestEntry[]>;
+  /** Creates a directory (parents exist) with this mode; an existing dir gets the mode. */
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Writes a file atomically (temp + rename in its directory) with mode and, if given, mtime. */
+  writeFile(path: string, content: AsyncIterable<Uint8Array>, mode: number, mtimeNs: string | undefined): Promise<void>;
+  /** Replaces whatever is at `path` with a symlink (atomically: temp name + rename). */
+  symlink(path: string, target: string): Promise<void>;
+  /** Removes a file, symlink or (recursively) a directory; absent is fine. */
+  remove(path: string): Promise<void>;
+  /** Sets mode and mtime of an existing entry (not following a symlink). */
+  setAttributes(path: string, mode: number | undefined, mtimeNs: string | undefined): Promise<void>;
+}
