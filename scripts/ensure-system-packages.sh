@@ -12,6 +12,8 @@ if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || need="$need python3"
   command -v curl >/dev/null 2>&1 || need="$need curl"
   command -v ps >/dev/null 2>&1 || need="$need procps"
+  # The sync filter tests compare with git's own gitignore handling.
+  command -v git >/dev/null 2>&1 || need="$need git"
 fi
 # npm ci builds better-sqlite3 from source when no prebuilt binary can be fetched.
 if [ "${FAAS_WITH_BUILD_TOOLS:-0}" = 1 ]; then

@@ -1,1 +1,13 @@
+/**
+ * File sync engine (Node only): manifests of local trees with gitignore filtering, the plan
+ * that turns one tree into another, and its application to a destination.
+ */
 export type * from './types.ts';
+export { decodeFrames, encodeFrames, type IncomingContent, type OutgoingContent } from './frames.ts';
+export { checkRelativePath, joinInside, comparePaths } from './paths.ts';
+export { TreeFilter } from './filters.ts';
+export { buildManifest, hashFile, hashEntries, type ManifestResult, type SkippedEntry } from './manifest.ts';
+export { planSync, isAttributeOnly } from './plan.ts';
+export { applyPlan, countPlan, type ApplyOptions, type SyncSource } from './apply.ts';
+export { LocalDestination } from './local-destination.ts';
+export { FileSynchronizer, LocalSource, type FileSynchronizerOptions, type FileSyncResult } from './file-synchronizer.ts';

@@ -5,3 +5,4 @@ export * from './instances.ts';
 export * from './system.ts';
 export * from './snapshots.ts';
 export * from './modes.ts';
+export * from './sync.ts';
