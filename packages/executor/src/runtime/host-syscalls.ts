@@ -134,3 +134,85 @@ export function syncfs(fd: number): Promise<void> {
     });
   });
 }
+
+/*
+ * *at() file syscalls for RootedFs (rooted-fs.ts): every path operation inside an instance's
+ * tree is relative to a directory fd resolved with openat2(RESOLVE_IN_ROOT). These are thin
+ * bindings that never throw: each returns its result (>= 0) or -errno, so callers can branch on
+ * expected failures (EEXIST, EISDIR, ENOENT) without the cost of building an Error. Non-variadic
+ * prototypes for syscall(2) are ABI-compatible on x86_64 and avoid koffi's slower variadic path.
+ */
+const openat2Sys = libc.func('syscall', 'long', ['long', 'int', 'const char *', 'void *', 'size_t']);
+const getdents64Sys = libc.func('syscall', 'long', ['long', 'int', 'void *', 'size_t']);
+const fchmodat2Sys = libc.func('syscall', 'long', ['long', 'int', 'const char *', 'uint32_t', 'int']);
+const openatFn = libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)');
+const closeFn = libc.func('int close(int fd)');
+const fstatFn = libc.func('int fstat(int fd, void *statbuf)');
+const fstatatFn = libc.func('int fstatat(int dirfd, const char *path, void *statbuf, int flags)');
+const mkdiratFn = libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)');
+const symlinkatFn = libc.func('int symlinkat(const char *target, int dirfd, const char *path)');
+const renameatFn = libc.func('int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)');
+const unlinkatFn = libc.func('int unlinkat(int dirfd, const char *path, int flags)');
+const fchownFn = libc.func('int fchown(int fd, uint32_t uid, uint32_t gid)');
+const fchownatFn = libc.func('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)');
+const fchmodFn = libc.func('int fchmod(int fd, uint32_t mode)');
+const fchmodatFn = libc.func('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)');
+const futimensFn = libc.func('int futimens(int fd, const void *times)');
+const utimensatFn = libc.func('int utimensat(int dirfd, const char *path, const void *times, int flags)');
+const readlinkatFn = libc.func('long readlinkat(int dirfd, const char *path, void *buf, size_t size)');
+
+const SYS_OPENAT2 = 437;
+const SYS_GETDENTS64 = 217;
+const SYS_FCHMODAT2 = 452;
+
+/** A path argument: a string (UTF-8 encoded by koffi) or a NUL-terminated byte name. */
+export type CPath = string | Buffer;
+
+function rc(value: number | bigint): number {
+  const n = Number(value);
+  return n < 0 ? -koffi.errno() : n;
+}
+
+/** struct open_how { u64 flags, mode, resolve }, reused: the calls are synchronous. */
+const openHow = Buffer.alloc(24);
+let fchmodat2Missing = false;
+
+export const atCalls = {
+  openat2(dirfd: number, path: CPath, flags: number, mode: number, resolve: number): number {
+    openHow.writeBigUInt64LE(BigInt(flags >>> 0), 0);
+    openHow.writeBigUInt64LE(BigInt(mode), 8);
+    openHow.writeBigUInt64LE(BigInt(resolve), 16);
+    return rc(openat2Sys(SYS_OPENAT2, dirfd, path, openHow, 24) as number);
+  },
+  openat: (dirfd: number, path: CPath, flags: number, mode: number): number => rc(openatFn(dirfd, path, flags, mode) as number),
+  close: (fd: number): number => rc(closeFn(fd) as number),
+  /** Fills `buf` (>= 144 bytes, x86_64 struct stat). */
+  fstat: (fd: number, buf: Buffer): number => rc(fstatFn(fd, buf) as number),
+  fstatat: (dirfd: number, path: CPath, buf: Buffer, flags: number): number => rc(fstatatFn(dirfd, path, buf, flags) as number),
+  /** Fills `buf` with linux_dirent64 records; returns the bytes used (0 at the end). */
+  getdents64: (fd: number, buf: Buffer): number => rc(getdents64Sys(SYS_GETDENTS64, fd, buf, buf.length) as number),
+  mkdirat: (dirfd: number, path: CPath, mode: number): number => rc(mkdiratFn(dirfd, path, mode) as number),
+  symlinkat: (target: CPath, dirfd: number, path: CPath): number => rc(symlinkatFn(target, dirfd, path) as number),
+  renameat: (olddirfd: number, oldpath: CPath, newdirfd: number, newpath: CPath): number => rc(renameatFn(olddirfd, oldpath, newdirfd, newpath) as number),
+  unlinkat: (dirfd: number, path: CPath, flags: number): number => rc(unlinkatFn(dirfd, path, flags) as number),
+  fchown: (fd: number, uid: number, gid: number): number => rc(fchownFn(fd, uid, gid) as number),
+  fchownat: (dirfd: number, path: CPath, uid: number, gid: number, flags: number): number => rc(fchownatFn(dirfd, path, uid, gid, flags) as number),
+  fchmod: (fd: number, mode: number): number => rc(fchmodFn(fd, mode) as number),
+  /**
+   * fchmodat2 (Linux 6.6+), which honours AT_SYMLINK_NOFOLLOW atomically; before it, glibc's
+   * fchmodat does the same through an O_PATH fd and /proc. Either way a symlink gives EOPNOTSUPP.
+   */
+  fchmodatNoFollow(dirfd: number, path: CPath, mode: number): number {
+    const AT_SYMLINK_NOFOLLOW = 0x100;
+    if (!fchmodat2Missing) {
+      const r = rc(fchmodat2Sys(SYS_FCHMODAT2, dirfd, path, mode, AT_SYMLINK_NOFOLLOW) as number);
+      if (r !== -38 /* ENOSYS */) return r;
+      fchmodat2Missing = true;
+    }
+    return rc(fchmodatFn(dirfd, path, mode, AT_SYMLINK_NOFOLLOW) as number);
+  },
+  /** `times`: struct timespec[2] (atime, mtime), 32 bytes. */
+  futimens: (fd: number, times: Buffer): number => rc(futimensFn(fd, times) as number),
+  utimensat: (dirfd: number, path: CPath, times: Buffer, flags: number): number => rc(utimensatFn(dirfd, path, times, flags) as number),
+  readlinkat: (dirfd: number, path: CPath, buf: Buffer): number => rc(readlinkatFn(dirfd, path, buf, buf.length) as number),
+};
