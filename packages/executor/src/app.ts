@@ -15,6 +15,8 @@ import { streamRoutes } from './routes/stream-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { snapshotRoutes } from './routes/snapshot-routes.ts';
 import { modeRoutes } from './routes/mode-routes.ts';
+import { syncRoutes } from './routes/sync-routes.ts';
+import { SyncService } from './services/sync-service.ts';
 import { environmentRoutes } from './routes/environment-routes.ts';
 import { EnvironmentCatalog } from './services/environment-catalog.ts';
 import { WarmPool } from './services/warm-pool.ts';
@@ -83,6 +85,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const trees = new TreeMaterializer({ dir: join(config.dataDir, 'snapshots', 'trees'), blobs, reader });
   const snapshots = new SnapshotService({ store: deps.store, runtime: deps.runtime, blobs, reader, trees, instances, clock, logger, metrics });
   const cache = new ResultCache({ store: deps.store, clock, config });
+  const sync = new SyncService({ runtime: deps.runtime, instances, clock, logger });
   const execute = new ExecuteService({
     store: deps.store,
     instances,
@@ -105,7 +108,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const leftovers = await snapshots.recover();
   if (leftovers.blobLeftovers + leftovers.treeLeftovers > 0) logger.warn(leftovers, 'removed what interrupted snapshots and restores left behind');
 
-  const services: RouteServices = { instances, executions, execute, snapshots, cache, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
+  const services: RouteServices = { instances, executions, execute, snapshots, cache, sync, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger.child(
       {},
@@ -164,6 +167,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(streamRoutes(services));
   await fastify.register(snapshotRoutes(services));
   await fastify.register(modeRoutes(services));
+  await fastify.register(syncRoutes(services));
   await fastify.register(environmentRoutes(services));
 
   // Lookups already skip expired results; this reclaims their space (off the request path).

@@ -8,6 +8,7 @@ import type { EnvironmentCatalog } from '../services/environment-catalog.ts';
 import type { WarmPool } from '../services/warm-pool.ts';
 import type { SnapshotService } from '../services/snapshot-service.ts';
 import type { ResultCache } from '../services/result-cache.ts';
+import type { SyncService } from '../services/sync-service.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -18,6 +19,7 @@ export interface RouteServices {
   execute: ExecuteService;
   snapshots: SnapshotService;
   cache: ResultCache;
+  sync: SyncService;
   metrics: Metrics;
   /** The environment catalog and the warm pools (environment-routes). */
   environments: { catalog: EnvironmentCatalog; pool: WarmPool };
