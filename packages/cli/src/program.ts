@@ -14,6 +14,7 @@ import { registerLogsCommand } from './commands/executions/logs.ts';
 import { registerInstancesCommands } from './commands/instances/index.ts';
 import { registerServeCommand } from './commands/server/serve.ts';
 import { registerSnapshotCommands } from './commands/snapshots/index.ts';
+import { registerSyncCommand } from './commands/sync/sync.ts';
 import { UsageError } from './usage-error.ts';
 
 function cliVersion(): string {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerMergeCommand(program);
   registerCacheCommands(program);
   registerEnvironmentCommands(program);
+  registerSyncCommand(program);
   return program;
 }
 

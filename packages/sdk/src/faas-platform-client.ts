@@ -41,6 +41,7 @@ import type {
 } from './snapshot-types.ts';
 import { SnapshotsApi } from './snapshots-api.ts';
 import { fromWireHealth, fromWireMetrics } from './wire-mapping.ts';
+import { registerTransport } from './client-internals.ts';
 
 /**
  * Options of `executeWithCallbacks`: live output callbacks plus how long to wait.
@@ -122,6 +123,7 @@ export class FaaSPlatformClient {
       fetch: resolved.fetch,
     });
     this.platformUrl = transport.baseUrl;
+    registerTransport(this, transport);
     this.#api = new ExecutionsApi(transport);
     this.instances = new InstancesClient(this.#api);
     this.#snapshots = new SnapshotsApi(transport, this.instances);

@@ -66,6 +66,24 @@ export interface OpenStream {
   close(): void;
 }
 
+/**
+ * A request whose body and answer the caller handles as bytes (file sync content). No
+ * retries: a body stream can be sent once.
+ *
+ * @example
+ * const response = await transport.raw({ method: 'GET', path: `/api/v1/instances/${id}/sync/${syncId}/content` });
+ */
+export interface RawRequestOptions {
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  /** A fetch body; in Node also an async iterable of bytes (sent with `duplex: 'half'`). */
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Client timeout until the response headers arrive. @default null (none) */
+  timeoutMs?: number | null;
+}
+
 /** json: read the whole body under the timeout; stream: hand the body over once headers came. */
 type ResponseMode = 'json' | 'stream';
 
@@ -104,6 +122,11 @@ export class HttpTransport {
     this.#backoff = options.backoff ?? {};
   }
 
+  /** The authorization header this transport sends (for Node-only modules that speak HTTP themselves). */
+  authHeaders(): Record<string, string> {
+    return this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {};
+  }
+
   /** Retries that may follow a failed idempotent request. */
   get maxRetries(): number {
     return this.#maxRetries;
@@ -138,6 +161,57 @@ export class HttpTransport {
       if (!response.body) throw new FaasError(ErrorCode.CONNECTION_FAILED, 'the server sent no stream body');
       return { body: response.body, close: release };
     }, 'stream');
+  }
+
+  /**
+   * Sends one raw request and resolves with the response once its headers arrived (a non-2xx
+   * answer throws FaasError); the caller reads (or cancels) the body.
+   */
+  async raw(options: RawRequestOptions): Promise<Response> {
+    const { signal } = options;
+    if (signal?.aborted) throw signal.reason;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timeoutMs = options.timeoutMs ?? null;
+    let timedOut = false;
+    const timer =
+      timeoutMs === null
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs);
+    const describe = `${options.method} ${options.path}`;
+    try {
+      const headers: Record<string, string> = { ...options.headers };
+      if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+      const init: RequestInit & { duplex?: 'half' } = { method: options.method, headers, signal: controller.signal };
+      if (options.body !== undefined) {
+        init.body = options.body as BodyInit;
+        init.duplex = 'half';
+      }
+      const response = await this.#fetch(this.#url(options), init);
+      clearTimeout(timer);
+      if (!response.ok) {
+        const text = await response.text();
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = undefined;
+        }
+        throw errorFromResponse(response.status, body, text);
+      }
+      return response;
+    } catch (error) {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (timedOut) throw new FaasError(ErrorCode.CLIENT_TIMEOUT, `${describe} got no answer within ${timeoutMs} ms`, { timeout_ms: timeoutMs }, { cause: error });
+      if (signal?.aborted) throw signal.reason;
+      if (isFaasError(error)) throw error;
+      throw new FaasError(ErrorCode.CONNECTION_FAILED, `${describe} to ${this.baseUrl} failed: ${describeCause(error)}`, {}, { cause: error });
+    }
   }
 
   async #withRetries<T>(options: RequestOptions, consume: (response: Response, release: () => void) => Promise<T>, mode: ResponseMode): Promise<T> {

@@ -193,27 +193,40 @@ export class SyncService {
     }
   }
 
-  /** Download: the needed contents of the instance's files as frames. */
-  async *send(instanceId: string, syncId: string): AsyncIterable<Uint8Array> {
+  /**
+   * Download: the needed contents of the instance's files as frames. The session and the
+   * instance are checked before this resolves (so an unknown sync is a 404, not a stream that
+   * fails after its 200 headers went out); the frames are read as the stream is consumed.
+   */
+  async send(instanceId: string, syncId: string): Promise<AsyncIterable<Uint8Array>> {
     const session = this.take(instanceId, syncId, 'download');
-    const instance = await this.deps.instances.requireRunning(instanceId);
-    const fs = this.openRoot(instance);
+    let fs: RootedFs;
     try {
-      const seen = new Set<string>();
-      const items: OutgoingContent[] = [];
-      for (const step of session.plan.steps) {
-        if (!((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes > 0)) continue;
-        const e = session.source.get(step.path)!;
-        if (seen.has(e.hash!)) continue;
-        seen.add(e.hash!);
-        items.push({ hash: e.hash!, size: e.size, content: fs.readStream(joinRel(session.remoteRel, step.path)) });
-      }
-      yield* encodeFrames(items);
-      this.sessions.delete(syncId);
-    } finally {
-      fs.close();
+      const instance = await this.deps.instances.requireRunning(instanceId);
+      fs = this.openRoot(instance);
+    } catch (err) {
       session.busy = false;
+      throw err;
     }
+    const sessions = this.sessions;
+    return (async function* (): AsyncIterable<Uint8Array> {
+      try {
+        const seen = new Set<string>();
+        const items: OutgoingContent[] = [];
+        for (const step of session.plan.steps) {
+          if (!((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes > 0)) continue;
+          const e = session.source.get(step.path)!;
+          if (seen.has(e.hash!)) continue;
+          seen.add(e.hash!);
+          items.push({ hash: e.hash!, size: e.size, content: fs.readStream(joinRel(session.remoteRel, step.path)) });
+        }
+        yield* encodeFrames(items);
+        sessions.delete(syncId);
+      } finally {
+        fs.close();
+        session.busy = false;
+      }
+    })();
   }
 
   private take(instanceId: string, syncId: string, direction: SyncDirection): Session {

@@ -53,6 +53,9 @@ export const SyncPlanResponse = Type.Object({
   sync_id: Type.Union([Type.String(), Type.Null()], { description: 'Null for a dry run.' }),
   plan: Type.Object({ steps: Type.Array(WirePlanStep) }),
   needed: Type.Array(Type.Object({ path: Type.String(), size: Type.Integer(), hash: Type.Optional(Type.String()) })),
+  source: Type.Optional(
+    Type.Array(WireManifestEntry, { description: 'Download: the instance entries of every path the plan copies or updates and of every directory it keeps (mode, mtime, symlink target).' }),
+  ),
 });
 export type SyncPlanResponse = Static<typeof SyncPlanResponse>;
 
