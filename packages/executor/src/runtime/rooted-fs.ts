@@ -504,7 +504,10 @@ export class RootedFs {
 
   /** A file's content in chunks of up to 1 MiB, read through the thread pool one chunk ahead. */
   async *readStream(path: string, chunkSize = CHUNK): AsyncGenerator<Buffer> {
-    const { fd } = this.openRead(path);
+    const { fd, stat } = this.openRead(path);
+    // A small file is read with a buffer of its size (+1 to see it grew): a chunk-sized buffer
+    // per small file is megabytes of garbage per thousand files.
+    if (stat.size < chunkSize) chunkSize = stat.size + 1;
     let position = 0;
     let next: Promise<Buffer> | undefined = readAt(fd, chunkSize, 0);
     try {
