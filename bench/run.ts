@@ -11,6 +11,7 @@ import { mainThread } from './main-thread.ts';
 import { modes } from './modes.ts';
 import { snapshotHash } from './snapshot-hash.ts';
 import { snapshots } from './snapshots.ts';
+import { sync } from './sync.ts';
 import { throughput } from './throughput.ts';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
@@ -21,9 +22,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   'snapshot-hash': snapshotHash,
   snapshots,
   modes,
+  sync,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {
