@@ -282,6 +282,29 @@ describe('bad input', () => {
     assert.equal(res.status, 404);
   });
 
+  test('a download whose client leaves before reading frees its session for another try', async () => {
+    await sh('mkdir -p /workspace/leave && head -c 3000000 /dev/urandom > /workspace/leave/big && echo small > /workspace/leave/s');
+    const plan = await server.request('POST', base(), { direction: 'download', remote_dir: '/workspace/leave', manifest: [] });
+    assert.equal(plan.status, 200, plan.text);
+    const url = `${server.url}${base()}/${plan.body.sync_id}/content`;
+    const headers = { authorization: `Bearer ${server.apiKey}` };
+    const controller = new AbortController();
+    const first = await fetch(url, { headers, signal: controller.signal });
+    assert.equal(first.status, 200);
+    controller.abort();
+    // The session is released (not left busy): the same sync can be fetched again, whole.
+    let again: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      again = await fetch(url, { headers });
+      if (again.status !== 409) break;
+      await again.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(again!.status, 200);
+    const bytes = Buffer.from(await again!.arrayBuffer());
+    assert.ok(bytes.length > 3_000_000, `got ${bytes.length} bytes`);
+  });
+
   test('the SDK reports a missing local dir and an unknown instance as errors', async () => {
     await assert.rejects(sync(join(temp(), 'missing'), '/workspace/x'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || isFaasError(e));
     await assert.rejects(syncFiles(client, 'inst-nope', temp(), '/workspace/x'), (e: unknown) => isFaasError(e) && e.status === 404);

@@ -66,7 +66,13 @@ export function syncRoutes(services: RouteServices) {
       },
     );
     api.get('/api/v1/instances/:id/sync/:sync_id/content', { schema: { tags: ['sync'], summary: 'Download: the needed contents as frames', params: SyncParams } }, async (request, reply) => {
-      const stream = Readable.from(await services.sync.send(request.params.id, request.params.sync_id));
+      const { content, release } = await services.sync.send(request.params.id, request.params.sync_id);
+      const stream = Readable.from(content);
+      // A client that goes away before reading: the session must not stay busy, nor its files open.
+      reply.raw.once('close', () => {
+        stream.destroy();
+        release();
+      });
       return reply.header('content-type', 'application/octet-stream').send(stream);
     });
   };

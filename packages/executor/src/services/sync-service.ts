@@ -198,7 +198,11 @@ export class SyncService {
    * instance are checked before this resolves (so an unknown sync is a 404, not a stream that
    * fails after its 200 headers went out); the frames are read as the stream is consumed.
    */
-  async send(instanceId: string, syncId: string): Promise<AsyncIterable<Uint8Array>> {
+  /**
+   * Download: the needed contents as frames, and `release`, which the caller must call when the
+   * response ends however it ends (a stream never read never runs its own cleanup).
+   */
+  async send(instanceId: string, syncId: string): Promise<{ content: AsyncIterable<Uint8Array>; release: () => void }> {
     const session = this.take(instanceId, syncId, 'download');
     let fs: RootedFs;
     try {
@@ -209,7 +213,14 @@ export class SyncService {
       throw err;
     }
     const sessions = this.sessions;
-    return (async function* (): AsyncIterable<Uint8Array> {
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      fs.close();
+      session.busy = false;
+    };
+    const content = (async function* (): AsyncIterable<Uint8Array> {
       try {
         const seen = new Set<string>();
         const items: OutgoingContent[] = [];
@@ -223,10 +234,10 @@ export class SyncService {
         yield* encodeFrames(items);
         sessions.delete(syncId);
       } finally {
-        fs.close();
-        session.busy = false;
+        release();
       }
     })();
+    return { content, release };
   }
 
   private take(instanceId: string, syncId: string, direction: SyncDirection): Session {
