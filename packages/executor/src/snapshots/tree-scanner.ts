@@ -24,11 +24,12 @@
  * already (then it is only pinned in `lease`, when one is given), so an incremental scan of a
  * mostly unchanged tree writes only what changed. `storedBytes` counts blobs newly created.
  */
-import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, read, readSync, type BigIntStats, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readSync, type BigIntStats, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import * as crypto from 'node:crypto';
 import { FaasError } from '@faas/protocol';
 import { SnapshotHasher, type DirEntry, type FsEntry } from '@faas/protocol/snapshot-hash';
+import { Limiter, readAt, sha256Hex } from '@faas/protocol/node-io';
 import type { BlobLease, BlobSource, PutOptions, PutResult } from '../blobs/types.ts';
 import type { FileHashCache } from './file-hash-cache.ts';
 
@@ -86,30 +87,6 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 const SLASH = Buffer.from('/');
 const hasher = new SnapshotHasher();
 
-/** crypto.hash (Node >= 20.12) is a cheaper one-shot than createHash for small inputs. */
-const oneShot: (data: Uint8Array) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
-
-/** A counting semaphore. */
-class Limiter {
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
-    }
-  }
-}
-
 function refused(relPath: string, what: string): FaasError {
   return new FaasError('VALIDATION_FAILED', `cannot snapshot ${JSON.stringify(relPath)}: ${what} cannot be part of a snapshot (devices, FIFOs and sockets are not supported)`, {
     path: relPath,
@@ -123,13 +100,6 @@ function kindOf(st: Stats | BigIntStats | Dirent): string {
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';
   return 'an unknown file type';
-}
-
-/** One positional read through the thread pool. */
-function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, 0, buf.length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
-  });
 }
 
 function errnoOf(err: unknown): string | undefined {
@@ -239,7 +209,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
           closeSync(fd);
           closed = true;
           const content = smallBuf.subarray(0, n);
-          const hash = oneShot(content);
+          const hash = sha256Hex(content);
           counts.fileCount++;
           counts.totalBytes += n;
           if (blobs) await storeBuffer(hash, Buffer.from(content));

@@ -16,13 +16,14 @@
  * calls, larger ones streamed in 1 MiB chunks (a few at once), never held whole in memory.
  */
 import { isUtf8 } from 'node:buffer';
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readSync, readlinkSync, type BigIntStats, type Dirent } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats, type Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import * as crypto from 'node:crypto';
 import { FaasError } from '../errors/index.ts';
 import { TreeFilter, type IgnoreStack } from './filters.ts';
 import { comparePaths, joinInside } from './paths.ts';
 import type { ManifestEntry, SyncOptions } from './types.ts';
+import { Limiter, readAt, sha256Hex } from '../node-io/index.ts';
 
 export interface SkippedEntry {
   /** The path (a name that is not UTF-8 is shown decoded with U+FFFD replacements). */
@@ -40,36 +41,7 @@ export const SMALL_FILE = 1024 * 1024;
 export const CHUNK = 1024 * 1024;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** crypto.hash (Node >= 20.12) is a cheaper one-shot than createHash for small inputs. */
-const oneShot: (data: Uint8Array) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
-
-/** A counting semaphore. */
-export class Limiter {
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    else this.#active++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#active--;
-    }
-  }
-}
-
-/** One positional read through the thread pool. */
-export function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    read(fd, buf, 0, buf.length, position, (err, bytesRead) => (err ? reject(err) : resolve(bytesRead)));
-  });
-}
+export { Limiter, readAt };
 
 function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -122,7 +94,7 @@ export async function hashFile(root: string, rel: string): Promise<{ hash: strin
       const got = readSync(fd, smallBuf, n, smallBuf.length - n, null);
       if (got === 0 || (n += got) === smallBuf.length) break;
     }
-    if (n < smallBuf.length) return { hash: oneShot(smallBuf.subarray(0, n)), size: n };
+    if (n < smallBuf.length) return { hash: sha256Hex(smallBuf.subarray(0, n)), size: n };
     owned = false;
     return await hashLarge(fd);
   } finally {
