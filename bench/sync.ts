@@ -23,7 +23,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -487,6 +487,13 @@ export async function sync(): Promise<void> {
       instanceIds.push(inst.id);
       const a = api;
       const merged = join(server.dataDir, 'instances', inst.id, 'merged');
+      // The same work for both: rsync's daemon also writes into an instance's overlay (a second
+      // instance's /workspace, seen on the host), not into a plain directory.
+      const rsyncInst = await api.call<WireInstance>('POST', '/api/v1/instances', { limits: { memory_mb: 2048 } }, 201);
+      instanceIds.push(rsyncInst.id);
+      rmSync(d.moduleDir, { recursive: true, force: true });
+      symlinkSync(join(server.dataDir, 'instances', rsyncInst.id, 'merged', 'workspace'), d.moduleDir);
+      console.log(`     rsync's module is instance ${rsyncInst.id}'s /workspace, so both write through an overlay`);
       for (const [flags, options, label] of [
         ['-a', {}, 'quick check (size + mtime)'],
         ['-ac', { checksumOnly: true }, 'checksums'],
