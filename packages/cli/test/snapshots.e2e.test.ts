@@ -3,15 +3,11 @@
  * them: create, ls, show, restore, diff, lineage, branch, verify, rm --cascade, gc.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { FaaSPlatformClient, type Instance } from '@faas/sdk';
 import { startTestServer } from '../../executor/test/fixtures/test-server.ts';
+import { runFaas, type Run } from './fixtures/run-cli.ts';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = resolve(REPO_ROOT, 'packages/cli/bin/faas.js');
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let client: FaaSPlatformClient;
@@ -25,26 +21,8 @@ after(async () => {
   await server?.close();
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function faas(args: string[]): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, FAAS_URL: server.url, FAAS_API_KEY: server.apiKey },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
+  return runFaas(server, args);
 }
 
 /** Runs and expects exit 0 with nothing on stderr. */
