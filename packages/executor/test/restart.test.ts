@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroupLayout } from '../src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor } from '../src/serve.ts';
+import { forceCleanup } from './fixtures/force-cleanup.ts';
 import { startServerProcess, type ServerProcess } from './fixtures/test-server.ts';
 import { waitFor } from './fixtures/wait.ts';
 
@@ -132,38 +133,6 @@ async function readSse(server: ServerProcess, path: string, until?: (e: SseEvent
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Last-resort clean-up of what a failed run may have left: mounts, cgroups (and their processes), the dir. */
-function forceCleanup(dataDir: string): void {
-  for (const mp of mountsUnder(dataDir).sort((x, y) => y.length - x.length)) {
-    try {
-      execFileSync('umount', ['-l', mp]);
-    } catch {
-      // already gone
-    }
-  }
-  const prefix = cgroupPrefixFor(dataDir);
-  for (const h of layout.hierarchies) {
-    const root = join(h.mountPoint, prefix);
-    if (!existsSync(root)) continue;
-    const dirs = execFileSync('find', [root, '-depth', '-type', 'd'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const dir of dirs) {
-      try {
-        for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    for (const dir of dirs) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // busy or gone
-      }
-    }
-  }
-  rmSync(dataDir, { recursive: true, force: true });
 }
 
 after(async () => {

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { detectCgroupLayout } from '../src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor } from '../src/serve.ts';
+import { forceCleanup } from './fixtures/force-cleanup.ts';
 import { startServerProcess, startTestServer, type ServerProcess, type TestServer } from './fixtures/test-server.ts';
 import { until, waitFor } from './fixtures/wait.ts';
 
@@ -33,44 +34,6 @@ async function startProcess(dataDir: string, apiKey: string): Promise<ServerProc
   const server = await startServerProcess({ dataDir, apiKey });
   processes.push(server);
   return server;
-}
-
-/** Last-resort clean-up of what a failed run may have left: mounts, cgroups (and their processes), the dir. */
-function forceCleanup(dataDir: string): void {
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((mp) => mp.startsWith(`${dataDir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const mp of mounts) {
-    try {
-      execFileSync('umount', ['-l', mp]);
-    } catch {
-      // already gone
-    }
-  }
-  const prefix = cgroupPrefixFor(dataDir);
-  for (const h of layout.hierarchies) {
-    const root = join(h.mountPoint, prefix);
-    if (!existsSync(root)) continue;
-    const dirs = execFileSync('find', [root, '-depth', '-type', 'd'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    for (const dir of dirs) {
-      try {
-        if (h.version === 1 && existsSync(join(dir, 'freezer.state'))) execFileSync('sh', ['-c', `echo THAWED > '${dir}/freezer.state'`]);
-        for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    for (const dir of dirs) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // busy or gone
-      }
-    }
-  }
-  rmSync(dataDir, { recursive: true, force: true });
 }
 
 after(async () => {
