@@ -1,42 +1,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isFaasError } from '../errors/index.ts';
+import { doc, parseVectors } from './doc-vectors.ts';
 import { SnapshotHasher, decodeTreeNode, dir, encodeTreeNode, file, symlink, type DirEntry, type EntryName, type FsEntry, type TreeNodeEntry } from './index.ts';
 
 const hasher = new SnapshotHasher();
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const h = (s: string): string => hasher.hashFile(s);
-const doc = readFileSync(new URL('../../../../docs/snapshot-hash.md', import.meta.url), 'utf8');
 
-/** The doc vectors' trees and expected fs hashes, parsed as in snapshot-hasher.test.ts. */
+/** The doc vectors' trees and expected fs hashes. */
 function vectorTrees(): { title: string; root: DirEntry; fs: string }[] {
-  const re = /### Vector (\d+): ([^\n]*)\n\n```vector\n([\s\S]*?)```\n\n```expected\n([\s\S]*?)```/g;
-  return [...doc.matchAll(re)].map((m) => {
-    const root = new Map<EntryName, FsEntry>();
-    const dirs = new Map<string, Map<EntryName, FsEntry>>([['', root]]);
-    const place = (path: string, entry: FsEntry): void => {
-      const slash = path.lastIndexOf('/');
-      const into = dirs.get(slash < 0 ? '' : path.slice(0, slash));
-      assert.ok(into, `vector ${m[1]}: parent of ${path} not listed`);
-      into.set(slash < 0 ? path : path.slice(slash + 1), entry);
-    };
-    for (const line of m[3]!.split('\n').filter((l) => l !== '')) {
-      const l = JSON.parse(line) as [string, ...unknown[]];
-      if (l[0] === 'dir') {
-        const children = new Map<EntryName, FsEntry>();
-        dirs.set(l[2] as string, children);
-        place(l[2] as string, dir(children, parseInt(l[1] as string, 8)));
-      } else if (l[0] === 'file') {
-        const raw = l[3] as string | { hex: string };
-        const content = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw.hex, 'hex');
-        place(l[2] as string, file(hasher.hashFile(content), content.length, parseInt(l[1] as string, 8)));
-      } else if (l[0] === 'symlink') place(l[1] as string, symlink(l[2] as string));
-    }
-    const fs = /^fs\s+([0-9a-f]{64})$/m.exec(m[4]!)![1]!;
-    return { title: `${m[1]}: ${m[2]}`, root: dir(root), fs };
-  });
+  return parseVectors().map((v) => ({ title: v.title, root: v.root, fs: v.expected.fs! }));
 }
 
 interface Visit {
