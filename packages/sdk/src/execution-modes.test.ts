@@ -203,13 +203,20 @@ describe('parallelMap', () => {
   test('without a base the request goes as it is; the default concurrency is 8', async () => {
     let maxInFlight = 0;
     let inFlight = 0;
+    // Requests are held until 8 are in flight (then 50 ms more, time for a 9th to show up), or
+    // 2 s: the count does not depend on how fast this machine answers.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    const giveUp = setTimeout(release, 2000);
     const { server, client } = await setup(async (_req, res) => {
       maxInFlight = Math.max(maxInFlight, ++inFlight);
-      await new Promise((r) => setTimeout(r, 20));
+      if (inFlight === 8) setTimeout(release, 50);
+      await released;
       inFlight--;
       sendJson(res, 200, wireExecution());
     });
     await client.parallelMap(Array.from({ length: 12 }, (_, i) => i), async (i) => ({ command: ['echo', String(i)] }));
+    clearTimeout(giveUp);
     assert.equal(maxInFlight, 8);
     assert.deepEqual(body(server, 0), { command: ['echo', '0'] });
   });
