@@ -7,13 +7,17 @@ command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
 command -v nsenter >/dev/null 2>&1 || need="$need util-linux"
 command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
 [ -x /usr/bin/env ] || need="$need coreutils"
-# Used by tests and by the tour (ssh client tools for later features, curl and python3 inside sandboxes).
+# The SSH gateway serves SFTP (and so scp) by running OpenSSH's sftp-server inside the instance.
+[ -x /usr/lib/openssh/sftp-server ] || need="$need openssh-sftp-server"
+# Used by tests and by the tour (curl and python3 inside sandboxes).
 if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || need="$need python3"
   command -v curl >/dev/null 2>&1 || need="$need curl"
   command -v ps >/dev/null 2>&1 || need="$need procps"
   # The sync filter tests compare with git's own gitignore handling.
   command -v git >/dev/null 2>&1 || need="$need git"
+  # The SSH tests drive the real OpenSSH client (ssh, scp, sftp, ssh-keygen).
+  command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 fi
 # npm ci builds better-sqlite3 from source when no prebuilt binary can be fetched.
 if [ "${FAAS_WITH_BUILD_TOOLS:-0}" = 1 ]; then
