@@ -266,9 +266,13 @@ describe('bad input', () => {
   });
 
   test('an unknown sync id is SYNC_NOT_FOUND', async () => {
-    const r = await server.request('POST', `${base()}/sync-nope/hashes`, { hashes: {} });
+    const r = await fetch(`${server.url}${base()}/sync-nope/content`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/octet-stream' },
+      body: Buffer.from([0]),
+    });
     assert.equal(r.status, 404);
-    assert.equal(r.body.error.code, 'SYNC_NOT_FOUND');
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'SYNC_NOT_FOUND');
     const g = await server.request('GET', `${base()}/sync-nope/content`);
     assert.equal(g.status, 404);
   });
@@ -338,7 +342,7 @@ describe('interrupted and large transfers', () => {
       const h = createHash('sha256').update(readFileSync(join(src, `f${i}.bin`))).digest('hex');
       assert.match(sums, new RegExp(`${h}  f${i}\\.bin`));
     }
-    assert.doesNotMatch(sums, /\.tmp/, 'no temp files left behind');
+    assert.doesNotMatch(sums, /faas-tmp/, 'no temp files left behind');
   });
 
   test('gzip compression works end to end', async () => {

@@ -2,8 +2,9 @@ import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { FaasError, SyncHashesRequest, SyncPlanRequest, SyncPlanResponse, WireSyncResult, type WireManifestEntry, type WireSyncOptions } from '@faas/protocol';
+import { FaasError, SyncChecksumsRequest, SyncPlanAnswer, SyncPlanRequest, SyncPlanResponse, WireSyncResult, type WireManifestEntry, type WireSyncOptions } from '@faas/protocol';
 import type { ManifestEntry, SyncOptions, SyncResult } from '@faas/protocol/sync';
+import type { PlanResponse } from '../services/sync-service.ts';
 import { typed, type RouteServices } from './route-context.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -26,11 +27,33 @@ function optionsFromWire(o: WireSyncOptions = {}): SyncOptions {
 }
 
 function entryFromWire(e: WireManifestEntry): ManifestEntry {
-  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtimeNs: e.mtime_ns, ...(e.hash ? { hash: e.hash } : {}), ...(e.target !== undefined ? { target: e.target } : {}) };
+  return {
+    path: e.path,
+    type: e.type,
+    mode: e.mode,
+    size: e.size,
+    mtimeNs: e.mtime_ns,
+    ...(e.hash ? { hash: e.hash } : {}),
+    ...(e.checksum ? { checksum: e.checksum } : {}),
+    ...(e.target !== undefined ? { target: e.target } : {}),
+  };
 }
 
 function entryToWire(e: ManifestEntry): WireManifestEntry {
-  return { path: e.path, type: e.type, mode: e.mode, size: e.size, mtime_ns: e.mtimeNs, ...(e.hash !== undefined ? { hash: e.hash } : {}), ...(e.target !== undefined ? { target: e.target } : {}) };
+  return {
+    path: e.path,
+    type: e.type,
+    mode: e.mode,
+    size: e.size,
+    mtime_ns: e.mtimeNs,
+    ...(e.hash !== undefined ? { hash: e.hash } : {}),
+    ...(e.checksum !== undefined ? { checksum: e.checksum } : {}),
+    ...(e.target !== undefined ? { target: e.target } : {}),
+  };
+}
+
+function planToWire(r: PlanResponse) {
+  return { sync_id: r.syncId, plan: r.plan, needed: r.needed, ...(r.source !== undefined ? { source: r.source.map(entryToWire) } : {}) };
 }
 
 function resultToWire(r: SyncResult) {
@@ -43,19 +66,29 @@ export function syncRoutes(services: RouteServices) {
     // Content streams arrive raw; the route decodes them as they stream.
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
     const api = typed(app);
-    api.post('/api/v1/instances/:id/sync', { bodyLimit: PLAN_BODY_LIMIT, schema: { tags: ['sync'], summary: 'Plan a sync: what must be copied, updated, deleted', params: IdParams, body: SyncPlanRequest, response: { 200: SyncPlanResponse } } }, async (request) => {
-      const { direction, remote_dir, options, manifest } = request.body;
-      const r = await services.sync.plan(request.params.id, { direction, remoteDir: remote_dir, options: optionsFromWire(options), manifest: manifest.map(entryFromWire) });
-      return { sync_id: r.syncId, plan: r.plan, needed: r.needed, ...(r.source !== undefined ? { source: r.source.map(entryToWire) } : {}) };
-    });
     api.post(
-      '/api/v1/instances/:id/sync/:sync_id/hashes',
-      { schema: { tags: ['sync'], summary: 'Upload: the content hash of each needed path', params: SyncParams, body: SyncHashesRequest, response: { 200: Type.Object({ known: Type.Integer(), missing: Type.Integer() }) } } },
-      async (request) => services.sync.setHashes(request.params.id, request.params.sync_id, request.body.hashes),
+      '/api/v1/instances/:id/sync',
+      {
+        bodyLimit: PLAN_BODY_LIMIT,
+        schema: { tags: ['sync'], summary: 'Plan a sync: what must be copied, updated, deleted (checksum mode: which checksums to send first)', params: IdParams, body: SyncPlanRequest, response: { 200: SyncPlanAnswer } },
+      },
+      async (request) => {
+        const { direction, remote_dir, options, manifest } = request.body;
+        const r = await services.sync.plan(request.params.id, { direction, remoteDir: remote_dir, options: optionsFromWire(options), manifest: manifest.map(entryFromWire) });
+        return 'checksumsNeeded' in r ? { sync_id: r.syncId, checksums_needed: r.checksumsNeeded } : planToWire(r);
+      },
+    );
+    api.post(
+      '/api/v1/instances/:id/sync/:sync_id/checksums',
+      {
+        bodyLimit: PLAN_BODY_LIMIT,
+        schema: { tags: ['sync'], summary: 'Checksum mode: the client checksums of checksums_needed; answers the plan', params: SyncParams, body: SyncChecksumsRequest, response: { 200: SyncPlanResponse } },
+      },
+      async (request) => planToWire(await services.sync.checksums(request.params.id, request.params.sync_id, request.body.checksums)),
     );
     api.post(
       '/api/v1/instances/:id/sync/:sync_id/content',
-      { bodyLimit: CONTENT_BODY_LIMIT, schema: { tags: ['sync'], summary: 'Upload: stream the needed contents as frames; applies the plan', params: SyncParams, response: { 200: WireSyncResult } } },
+      { bodyLimit: CONTENT_BODY_LIMIT, schema: { tags: ['sync'], summary: 'Upload: stream the needed files as upload frames; applies the plan', params: SyncParams, response: { 200: WireSyncResult } } },
       async (request) => {
         if (request.headers['content-type'] !== 'application/octet-stream') throw new FaasError('UNSUPPORTED_MEDIA_TYPE', 'content frames are sent as application/octet-stream', {});
         let body = request.body as Readable;

@@ -74,6 +74,8 @@ const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).ma
 const CHUNK = 1 << 20;
 /** Content up to this size is written with one synchronous writev (cheaper than a thread-pool hop). */
 const SYNC_WRITE_MAX = 256 << 10;
+/** Positional writes of one file in flight at once (each up to about CHUNK bytes). */
+const WRITES_IN_FLIGHT = 4;
 const MAX_PATH_BYTES = 4095;
 const NAME_MAX = 255;
 /** openat2 gives EAGAIN when a rename raced its '..' resolution; it is safe to retry. */
@@ -122,6 +124,8 @@ export interface RootedStat {
   ino: bigint;
   /** Modification time, nanoseconds since the epoch (exact). */
   mtimeNs: bigint;
+  /** Status change time, nanoseconds since the epoch. */
+  ctimeNs: bigint;
 }
 
 export interface DirEntry {
@@ -161,6 +165,7 @@ function parseStat(buf: Buffer): RootedStat {
     dev: buf.readBigUInt64LE(0),
     ino: buf.readBigUInt64LE(8),
     mtimeNs: buf.readBigInt64LE(88) * 1_000_000_000n + buf.readBigInt64LE(96),
+    ctimeNs: buf.readBigInt64LE(104) * 1_000_000_000n + buf.readBigInt64LE(112),
   };
 }
 
@@ -261,12 +266,14 @@ function join(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
 
-async function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
+async function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
   let bufs = buffers;
+  let at = position;
   let left = bufs.reduce((sum, b) => sum + b.length, 0);
   while (left > 0) {
-    const written = await new Promise<number>((resolve, reject) => writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))));
+    const written = await new Promise<number>((resolve, reject) => writev(fd, bufs, at, (err, n) => (err ? reject(err) : resolve(n))));
     left -= written;
+    at += written;
     if (left > 0) bufs = skipBytes(bufs, written);
   }
 }
@@ -691,7 +698,7 @@ export class RootedFs {
    * content, mode, mtime (nanosecond-exact, when given), then renameat over `path`. Whatever
    * was at `path` is replaced, never written through (a symlink is replaced by the file, a
    * directory is removed with its tree). On failure the temp file is removed. Memory stays
-   * bounded: at most one 1 MiB write in flight while the next megabyte is gathered.
+   * bounded: at most WRITES_IN_FLIGHT 1 MiB writes in flight while the next megabyte is gathered.
    * @returns the bytes written.
    */
   async writeFileAtomic(path: string, content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, mode: number, mtimeNs?: bigint | string): Promise<number> {
@@ -699,31 +706,46 @@ export class RootedFs {
     const { dirfd, name, owned } = this.parent(path);
     let fd = -1;
     let tmp: string | undefined;
-    let inflight: Promise<void> | undefined;
+    // Positional writes, several in flight: the content keeps being read while the disk is
+    // slow (one write at a time left the socket idle for half of a large upload).
+    const inflight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    const settleAll = async (): Promise<void> => {
+      await Promise.all(inflight);
+      if (failure) throw failure.error;
+    };
     try {
       ({ fd, name: tmp } = this.createTempAt(dirfd, path));
+      const file = fd;
       let pending: Buffer[] = [];
       let pendingBytes = 0;
       let total = 0;
+      let position = 0;
+      const flush = async (): Promise<void> => {
+        while (inflight.size >= WRITES_IN_FLIGHT) await Promise.race(inflight);
+        if (failure) throw failure.error;
+        const p: Promise<void> = writevAll(file, pending, position).then(
+          () => void inflight.delete(p),
+          (error: unknown) => {
+            inflight.delete(p);
+            failure ??= { error };
+          },
+        );
+        inflight.add(p);
+        position += pendingBytes;
+        pending = [];
+        pendingBytes = 0;
+      };
       for await (const chunk of content) {
         if (chunk.length === 0) continue;
         pending.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
         pendingBytes += chunk.length;
         total += chunk.length;
-        if (pendingBytes >= CHUNK) {
-          if (inflight) await inflight;
-          inflight = writevAll(fd, pending);
-          inflight.catch(() => undefined); // observed below; avoid an unhandled rejection meanwhile
-          pending = [];
-          pendingBytes = 0;
-        }
+        if (pendingBytes >= CHUNK) await flush();
       }
-      if (inflight) {
-        await inflight;
-        inflight = undefined;
-        if (pendingBytes > 0) await writevAll(fd, pending);
-      } else if (pendingBytes > SYNC_WRITE_MAX) {
-        await writevAll(fd, pending);
+      if (position > 0 || pendingBytes > SYNC_WRITE_MAX) {
+        if (pendingBytes > 0) await flush();
+        await settleAll();
       } else if (pendingBytes > 0) {
         writevAllSync(fd, pending);
       }
@@ -736,7 +758,7 @@ export class RootedFs {
       tmp = undefined;
       return total;
     } finally {
-      if (inflight) await inflight.catch(() => undefined);
+      await Promise.all(inflight);
       closeQuietly(fd);
       if (tmp !== undefined) atCalls.unlinkat(dirfd, tmp, 0);
       if (owned) atCalls.close(dirfd);

@@ -1,10 +1,11 @@
 import { closeSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { FaasError } from '@faas/protocol';
-import { buildManifest, checkRelativePath, countPlan, decodeFrames, encodeFrames, planSync, type OutgoingContent } from '@faas/protocol/sync';
+import { buildManifest, checkRelativePath, ChecksumCache, countPlan, decodeUploadFrames, encodeFrames, planSync, type FileIdentity, type OutgoingContent } from '@faas/protocol/sync';
 import type { ManifestEntry, PlanStep, SyncOptions, SyncPlan, SyncResult } from '@faas/protocol/sync';
 import type { Logger } from 'pino';
 import { RootedFs } from '../runtime/rooted-fs.ts';
+import { checksumRooted } from './sync-checksums.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { InstanceRecord } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -40,6 +41,28 @@ export interface PlanResponse {
   source?: ManifestEntry[];
 }
 
+/** Checksum mode: the first answer, the paths whose checksums the client sends next. */
+export interface ChecksumsNeededResponse {
+  syncId: string;
+  checksumsNeeded: string[];
+}
+
+/** Checksum mode between its two requests: the walk is done, the instance's checksums under way. */
+interface ChecksumSession {
+  id: string;
+  instanceId: string;
+  request: PlanRequest;
+  remoteRel: string;
+  /** The instance's tree, its candidates getting their `checksum` from `instanceChecksums`. */
+  remote: ManifestEntry[];
+  /** The paths the client must send checksums for, in the order it sends them. */
+  needed: string[];
+  /** Settles when the instance's candidates are checksummed (never rejects: the error is kept). */
+  instanceChecksums: Promise<{ error: unknown } | undefined>;
+  expiresAt: number;
+  busy: boolean;
+}
+
 interface Session {
   id: string;
   instanceId: string;
@@ -51,8 +74,6 @@ interface Session {
   source: Map<string, ManifestEntry>;
   expiresAt: number;
   busy: boolean;
-  /** Upload: the content hash of each needed path, as the client computed it. */
-  hashes: Map<string, string>;
 }
 
 const SESSION_TTL_MS = 10 * 60_000;
@@ -65,19 +86,107 @@ const MAX_MANIFEST_ENTRIES = 1_000_000;
  */
 export class SyncService {
   private readonly sessions = new Map<string, Session>();
+  /** Checksum mode: sessions waiting for the client's checksums (same ids as `sessions` later). */
+  private readonly checksumSessions = new Map<string, ChecksumSession>();
 
-  constructor(private readonly deps: SyncServiceDeps) {}
+  /** Per instance: checksums of its files read by earlier checksum-mode syncs (see ChecksumCache). */
+  private readonly checksumCaches = new Map<string, ChecksumCache>();
 
-  async plan(instanceId: string, request: PlanRequest): Promise<PlanResponse> {
+  constructor(private readonly deps: SyncServiceDeps) {
+    deps.instances.onInstanceEnd((id) => {
+      this.checksumCaches.delete(id);
+    });
+  }
+
+  private checksumCache(instanceId: string): ChecksumCache {
+    let cache = this.checksumCaches.get(instanceId);
+    if (cache === undefined) this.checksumCaches.set(instanceId, (cache = new ChecksumCache(200_000)));
+    return cache;
+  }
+
+  /**
+   * Plans a sync. Quick mode answers the plan. Checksum mode answers the paths whose checksums
+   * the client must send ({@link checksums}) and starts checksumming the instance's side of
+   * them in the background, so both sides hash at the same time.
+   */
+  async plan(instanceId: string, request: PlanRequest): Promise<PlanResponse | ChecksumsNeededResponse> {
     const instance = await this.deps.instances.requireRunning(instanceId);
     const remoteRel = remoteRelative(request.remoteDir);
     if (request.manifest.length > MAX_MANIFEST_ENTRIES) throw new FaasError('LIMIT_OUT_OF_RANGE', `a manifest holds at most ${MAX_MANIFEST_ENTRIES} entries`, { limit: 'manifest_entries', value: request.manifest.length });
     for (const e of request.manifest) checkRelativePath(e.path);
-    const remote = await this.remoteManifest(instance, remoteRel, request.options, request.direction === 'upload');
+    // The walk never checksums: checksum mode checksums only the candidates, after it.
+    const { entries: remote, identities } = await this.remoteManifest(instance, remoteRel, { ...request.options, checksumOnly: false }, request.direction === 'upload');
+    if (request.options.checksumOnly !== true) return this.planFrom(instance, request, remoteRel, remote, undefined);
+
+    const remoteByPath = new Map(remote.map((e) => [e.path, e]));
+    const candidates: ManifestEntry[] = [];
+    const needed: string[] = [];
+    for (const c of request.manifest) {
+      const r = remoteByPath.get(c.path);
+      if (c.type !== 'file' || r?.type !== 'file' || r.size !== c.size) continue;
+      candidates.push(r);
+      if (c.checksum === undefined) needed.push(c.path);
+    }
+    this.expire();
+    const id = `sync-${randomBytes(10).toString('hex')}`;
+    const fs = this.openRoot(instance);
+    const instanceChecksums = checksumRooted(fs, remoteRel, candidates, { cache: this.checksumCache(instanceId), identities }).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    void instanceChecksums.finally(() => fs.close());
+    this.checksumSessions.set(id, { id, instanceId, request, remoteRel, remote, needed, instanceChecksums, expiresAt: Date.now() + SESSION_TTL_MS, busy: false });
+    return { syncId: id, checksumsNeeded: needed };
+  }
+
+  /**
+   * Checksum mode, second request: the client's checksum of every path the first answer named,
+   * in its order (32 lowercase hex characters each). Answers the plan, as quick mode's single
+   * request does; a dry run ends the session there, otherwise the same sync id goes on to the
+   * content transfer.
+   */
+  async checksums(instanceId: string, syncId: string, checksums: readonly string[]): Promise<PlanResponse> {
+    this.expire();
+    const session = this.checksumSessions.get(syncId);
+    if (session === undefined || session.instanceId !== instanceId) {
+      if (this.sessions.get(syncId)?.instanceId === instanceId) throw new FaasError('VALIDATION_FAILED', `sync ${syncId} has its plan already; its checksums cannot be sent again`, { sync_id: syncId });
+      throw new FaasError('SYNC_NOT_FOUND', `no sync ${syncId} waiting for checksums for instance ${instanceId} (planned, expired after 10 minutes, or never started)`, { sync_id: syncId });
+    }
+    if (session.busy) throw new FaasError('ID_CONFLICT', `sync ${syncId} is already being planned`, { id: syncId });
+    if (checksums.length !== session.needed.length) {
+      throw new FaasError('VALIDATION_FAILED', `sync ${syncId} needs ${session.needed.length} checksum(s), one for each path of checksums_needed in its order; got ${checksums.length}`, {
+        sync_id: syncId,
+        expected: session.needed.length,
+        got: checksums.length,
+      });
+    }
+    const bad = checksums.findIndex((c) => !/^[0-9a-f]{32}$/.test(c));
+    if (bad >= 0) throw new FaasError('VALIDATION_FAILED', `checksum ${bad} (${JSON.stringify(session.needed[bad])}) is not 32 lowercase hex characters (XXH3-128)`, { path: session.needed[bad], index: bad });
+    session.busy = true;
+    session.expiresAt = Date.now() + SESSION_TTL_MS;
+    try {
+      const failed = await session.instanceChecksums;
+      this.checksumSessions.delete(syncId);
+      if (failed !== undefined) throw failed.error;
+      const given = new Map(session.needed.map((p, i) => [p, checksums[i]!]));
+      for (const e of session.request.manifest) {
+        const c = given.get(e.path);
+        if (c !== undefined) e.checksum = c;
+      }
+      const instance = await this.deps.instances.requireRunning(instanceId);
+      return await this.planFrom(instance, session.request, session.remoteRel, session.remote, syncId);
+    } finally {
+      session.busy = false;
+    }
+  }
+
+  /** The plan of `request` against the instance's tree `remote` (and, unless a dry run, its session). */
+  private async planFrom(instance: InstanceRecord, request: PlanRequest, remoteRel: string, remote: ManifestEntry[], syncId: string | undefined): Promise<PlanResponse> {
+    const instanceId = instance.id;
     const [source, dest] = request.direction === 'upload' ? [request.manifest, remote] : [remote, request.manifest];
     const plan = planSync(source, dest, request.options);
     const sourceByPath = new Map(source.map((e) => [e.path, e]));
-    const transfers = plan.steps.filter((s) => (s.action === 'copy' || s.action === 'update') && s.type === 'file' && s.bytes > 0);
+    const transfers = transferSteps(plan);
     let needed: PlanResponse['needed'] = transfers.map((s) => ({ path: s.path, size: sourceByPath.get(s.path)!.size, ...(s.hash ? { hash: s.hash } : {}) }));
     const sourceEntries = (): ManifestEntry[] | undefined =>
       request.direction === 'download' ? plan.steps.filter((s) => s.action === 'copy' || s.action === 'update' || (s.action === 'skip' && s.type === 'dir')).map((s) => sourceByPath.get(s.path)!) : undefined;
@@ -97,27 +206,15 @@ export class SyncService {
       needed = needed.map((n) => ({ ...n }));
     }
     this.expire();
-    const id = `sync-${randomBytes(10).toString('hex')}`;
-    this.sessions.set(id, { id, instanceId, direction: request.direction, remoteRel, options: request.options, plan, source: sourceByPath, expiresAt: Date.now() + SESSION_TTL_MS, busy: false, hashes: new Map() });
+    const id = syncId ?? `sync-${randomBytes(10).toString('hex')}`;
+    this.sessions.set(id, { id, instanceId, direction: request.direction, remoteRel, options: request.options, plan, source: sourceByPath, expiresAt: Date.now() + SESSION_TTL_MS, busy: false });
     return { syncId: id, plan, needed, ...(request.direction === 'download' ? { source: sourceEntries() } : {}) };
   }
 
-  /** Upload: the client's content hashes of the needed paths (sent before the contents). */
-  setHashes(instanceId: string, syncId: string, hashes: Record<string, string>): { known: number; missing: number } {
-    const session = this.take(instanceId, syncId, 'upload');
-    try {
-      for (const [path, hash] of Object.entries(hashes)) session.hashes.set(path, hash);
-      const needed = session.plan.steps.filter((s) => (s.action === 'copy' || s.action === 'update') && s.type === 'file' && s.bytes > 0);
-      const missing = needed.filter((s) => !session.hashes.has(s.path) && s.hash === undefined).length;
-      return { known: needed.length - missing, missing };
-    } finally {
-      session.busy = false;
-    }
-  }
-
   /**
-   * Upload: receives the content frames (each file's hash must be known: the client sends
-   * `hashes` of the needed paths first) and applies the plan as content arrives.
+   * Upload: receives the upload frames (docs/sync-protocol.md) and applies the plan as files
+   * arrive: each is written to a temp file in its directory, checked against its digest, and
+   * renamed into place, so whatever arrived before a cut is complete and in place.
    */
   async receive(instanceId: string, syncId: string, body: AsyncIterable<Uint8Array>): Promise<SyncResult> {
     const session = this.take(instanceId, syncId, 'upload');
@@ -127,15 +224,8 @@ export class SyncService {
     try {
       const { plan, remoteRel, source } = session;
       const at = (p: string) => joinRel(remoteRel, p);
+      const keep = session.options.preserveTimestamps !== false;
       this.ensureDir(fs, remoteRel);
-      const byHash = new Map<string, PlanStep[]>();
-      for (const step of plan.steps) {
-        if ((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes > 0) {
-          const hash = session.hashes.get(step.path) ?? step.hash;
-          if (hash === undefined || !/^[0-9a-f]{64}$/.test(hash)) throw new FaasError('VALIDATION_FAILED', `no content hash given for ${JSON.stringify(step.path)}`, { path: step.path });
-          (byHash.get(hash) ?? byHash.set(hash, []).get(hash)!).push(step);
-        }
-      }
       // 1. Type changes and directories first, so files have somewhere to go.
       for (const step of plan.steps) {
         if (step.action === 'delete' && step.reason === 'type') fs.removeTree(at(step.path));
@@ -145,38 +235,41 @@ export class SyncService {
         }
         if ((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.reason === 'type') fs.removeTree(at(step.path));
       }
-      // 2. Contents as they arrive; one content may serve several paths.
+      // 2. Files as they arrive, named by their index in the plan's `needed` list.
+      const needed = transferSteps(plan);
+      const received = new Array<boolean>(needed.length).fill(false);
       let bytes = 0;
-      const written = new Set<string>();
-      for await (const frame of decodeFrames(body)) {
-        const steps = byHash.get(frame.hash);
-        if (steps === undefined || written.has(frame.hash)) {
-          for await (const _ of frame.content) void _; // not asked for: read past it
-          continue;
+      for await (const frame of decodeUploadFrames(body)) {
+        const step = needed[frame.index];
+        if (step === undefined) throw new FaasError('VALIDATION_FAILED', `the upload names file ${frame.index}; the plan needs ${needed.length}`, { index: frame.index });
+        if (received[frame.index]) throw new FaasError('VALIDATION_FAILED', `the upload sends file ${frame.index} (${JSON.stringify(step.path)}) twice`, { index: frame.index, path: step.path });
+        const entry = source.get(step.path)!;
+        const mtime = keep ? entry.mtimeNs : undefined;
+        if (frame.kind === 'file') {
+          if (frame.size !== entry.size) {
+            throw new FaasError('VALIDATION_FAILED', `the upload sends ${frame.size} bytes for ${JSON.stringify(step.path)}, whose manifest entry has ${entry.size}`, { path: step.path });
+          }
+          bytes += await fs.writeFileAtomic(at(step.path), frame.content, entry.mode, mtime);
+        } else {
+          const earlier = needed[frame.earlier];
+          if (earlier === undefined || !received[frame.earlier] || source.get(earlier.path)!.size !== entry.size) {
+            throw new FaasError('VALIDATION_FAILED', `the upload gives ${JSON.stringify(step.path)} the content of file ${frame.earlier}, which is not an earlier file of the same size`, { index: frame.index, earlier: frame.earlier });
+          }
+          await fs.writeFileAtomic(at(step.path), fs.readStream(at(earlier.path)), entry.mode, mtime);
         }
-        const [first, ...rest] = steps;
-        const entry = source.get(first!.path)!;
-        const keep = session.options.preserveTimestamps !== false;
-        bytes += await fs.writeFileAtomic(at(first!.path), frame.content, entry.mode, keep ? entry.mtimeNs : undefined);
-        for (const other of rest) {
-          const e = source.get(other.path)!;
-          await fs.writeFileAtomic(at(other.path), fs.readStream(at(first!.path)), e.mode, keep ? e.mtimeNs : undefined);
-        }
-        written.add(frame.hash);
+        received[frame.index] = true;
       }
-      const missing = [...byHash.keys()].filter((h) => !written.has(h));
+      const missing = needed.filter((_, i) => !received[i]).map((s) => s.path);
       if (missing.length > 0) {
-        throw new FaasError('SYNC_CONTENT_MISSING', `${missing.length} content(s) the plan needs did not arrive; what arrived is in place: sync again to send the rest`, { missing: missing.slice(0, 1000) });
+        throw new FaasError('SYNC_CONTENT_MISSING', `${missing.length} file(s) the plan needs did not arrive; what arrived is in place: sync again to send the rest`, { missing: missing.slice(0, 1000) });
       }
       // 3. Symlinks, attribute-only updates, deletes, then directory attributes (last: writing into a dir changes its mtime).
-      const keep = session.options.preserveTimestamps !== false;
       for (const step of plan.steps) {
         const e = source.get(step.path);
         if ((step.action === 'copy' || step.action === 'update') && step.type === 'symlink') {
           if (step.reason !== 'mtime' || step.action === 'copy') fs.symlinkAt(at(step.path), e!.target!);
           if (keep) fs.setAttributes(at(step.path), undefined, e!.mtimeNs); // else every resync would update the link
-        }
-        else if ((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes === 0) {
+        } else if ((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes === 0) {
           if (e!.size === 0) await fs.writeFileAtomic(at(step.path), [], e!.mode, keep ? e!.mtimeNs : undefined);
           else fs.setAttributes(at(step.path), e!.mode, keep ? e!.mtimeNs : undefined);
         } else if (step.action === 'delete' && step.reason !== 'type') fs.removeTree(at(step.path));
@@ -224,8 +317,7 @@ export class SyncService {
       try {
         const seen = new Set<string>();
         const items: OutgoingContent[] = [];
-        for (const step of session.plan.steps) {
-          if (!((step.action === 'copy' || step.action === 'update') && step.type === 'file' && step.bytes > 0)) continue;
+        for (const step of transferSteps(session.plan)) {
           const e = session.source.get(step.path)!;
           if (seen.has(e.hash!)) continue;
           seen.add(e.hash!);
@@ -243,6 +335,9 @@ export class SyncService {
   private take(instanceId: string, syncId: string, direction: SyncDirection): Session {
     this.expire();
     const session = this.sessions.get(syncId);
+    if ((session === undefined || session.instanceId !== instanceId) && this.checksumSessions.get(syncId)?.instanceId === instanceId) {
+      throw new FaasError('VALIDATION_FAILED', `sync ${syncId} waits for its checksums (POST .../sync/${syncId}/checksums) and has no plan yet`, { sync_id: syncId });
+    }
     if (session === undefined || session.instanceId !== instanceId) throw new FaasError('SYNC_NOT_FOUND', `no sync ${syncId} for instance ${instanceId} (finished, expired after 10 minutes, or never planned)`, { sync_id: syncId });
     if (session.direction !== direction) throw new FaasError('VALIDATION_FAILED', `sync ${syncId} is an ${session.direction}`, { sync_id: syncId });
     if (session.busy) throw new FaasError('ID_CONFLICT', `sync ${syncId} is already transferring`, { id: syncId });
@@ -254,6 +349,7 @@ export class SyncService {
   private expire(): void {
     const now = Date.now();
     for (const [id, s] of this.sessions) if (s.expiresAt < now && !s.busy) this.sessions.delete(id);
+    for (const [id, s] of this.checksumSessions) if (s.expiresAt < now && !s.busy) this.checksumSessions.delete(id);
   }
 
   private openRoot(instance: InstanceRecord): RootedFs {
@@ -274,19 +370,19 @@ export class SyncService {
    * one state, and nothing can swap a directory for a symlink under it meanwhile. The
    * directory itself is resolved inside the instance's root first.
    */
-  private async remoteManifest(instance: InstanceRecord, remoteRel: string, options: SyncOptions, createIfMissing: boolean): Promise<ManifestEntry[]> {
+  private async remoteManifest(instance: InstanceRecord, remoteRel: string, options: SyncOptions, createIfMissing: boolean): Promise<{ entries: ManifestEntry[]; identities: Map<string, FileIdentity> }> {
     const fs = this.openRoot(instance);
     try {
       if (remoteRel !== '' && fs.lstat(remoteRel) === null) {
         if (!createIfMissing) throw new FaasError('VALIDATION_FAILED', `/${remoteRel} does not exist in instance ${instance.id}`, { path: `/${remoteRel}` });
-        return [];
+        return { entries: [], identities: new Map() };
       }
       const thaw = await this.deps.runtime.freeze(instance.id);
       let dirFd: number | undefined;
       try {
         dirFd = fs.openDir(remoteRel, { followFinal: true });
-        const { entries } = await buildManifest(`/proc/self/fd/${dirFd}`, options);
-        return entries;
+        const { entries, identities } = await buildManifest(`/proc/self/fd/${dirFd}`, options);
+        return { entries, identities };
       } finally {
         if (dirFd !== undefined) closeSync(dirFd);
         thaw();
@@ -303,6 +399,11 @@ function remoteRelative(remoteDir: string): string {
   const rel = remoteDir.replace(/^\/+/, '').replace(/\/+$/, '');
   if (rel !== '') checkRelativePath(rel);
   return rel;
+}
+
+/** The plan's steps whose content travels, in plan order: the order of the plan response's `needed` list, whose positions upload frames use. */
+function transferSteps(plan: SyncPlan): PlanStep[] {
+  return plan.steps.filter((s) => (s.action === 'copy' || s.action === 'update') && s.type === 'file' && s.bytes > 0);
 }
 
 function joinRel(base: string, rel: string): string {

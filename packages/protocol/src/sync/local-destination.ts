@@ -39,7 +39,7 @@ import {
   chmodSync,
 } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { buildManifest } from './manifest.ts';
+import { buildManifest, type ManifestResult } from './manifest.ts';
 import { joinInside, parentOf } from './paths.ts';
 import type { ManifestEntry, SyncDestination, SyncOptions } from './types.ts';
 
@@ -76,13 +76,18 @@ export class LocalDestination implements SyncDestination {
   }
 
   /** The manifest of the tree, or [] when the root does not exist yet. */
-  async manifest(options: SyncOptions, wantHashes: (entry: ManifestEntry) => boolean): Promise<ManifestEntry[]> {
+  async manifest(options: SyncOptions, wantChecksum: (entry: ManifestEntry) => boolean): Promise<ManifestEntry[]> {
+    return (await this.scan(options, wantChecksum)).entries;
+  }
+
+  /** The whole {@link buildManifest} result of the tree (empty when the root does not exist yet). */
+  async scan(options: SyncOptions, wantChecksum: (entry: ManifestEntry) => boolean): Promise<ManifestResult> {
     const st = await stat(this.root).catch((err: unknown) => {
       if (errnoOf(err) === 'ENOENT') return undefined;
       throw err;
     });
-    if (st === undefined) return [];
-    return (await buildManifest(this.root, options, wantHashes)).entries;
+    if (st === undefined) return { entries: [], skipped: [], identities: new Map() };
+    return buildManifest(this.root, options, wantChecksum);
   }
 
   async mkdir(path: string, mode: number): Promise<void> {

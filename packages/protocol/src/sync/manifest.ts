@@ -11,18 +11,21 @@
  * sockets), which a sync cannot carry.
  *
  * Speed: directories are read concurrently through the thread pool; entries are `lstat`ed
- * synchronously (cheap for cached metadata). Hashing is done only for files `wantHash`
- * accepts (all files when `checksumOnly`): files below 1 MiB are read whole with synchronous
- * calls, larger ones streamed in 1 MiB chunks (a few at once), never held whole in memory.
+ * synchronously (cheap for cached metadata). Checksums (XXH3-128) are computed only for files
+ * `wantChecksum` accepts (all files when `checksumOnly`): files below 1 MiB are read whole with
+ * synchronous calls, larger ones streamed in 1 MiB chunks, never held whole in memory. SHA-256
+ * content hashes ({@link hashEntries}) are for naming contents that travel, not for comparing.
  */
 import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, readlinkSync, type BigIntStats, type Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import * as crypto from 'node:crypto';
+import { createXXHash128, type IHasher } from 'hash-wasm';
 import { FaasError } from '../errors/index.ts';
 import { TreeFilter, type IgnoreStack } from './filters.ts';
-import { comparePaths, joinInside } from './paths.ts';
+import { comparePaths, insideResolver, joinInside } from './paths.ts';
 import type { ManifestEntry, SyncOptions } from './types.ts';
+import type { ChecksumCache, FileIdentity } from './checksum-cache.ts';
 import { Limiter, readAt, sha256Hex } from '../node-io/index.ts';
 
 export interface SkippedEntry {
@@ -35,6 +38,18 @@ export interface ManifestResult {
   /** Sorted by the UTF-8 bytes of `path` (a directory right before its content). */
   entries: ManifestEntry[];
   skipped: SkippedEntry[];
+  /** Each file entry's identity as the walk's lstat saw it (for a {@link ChecksumCache}). */
+  identities: Map<string, FileIdentity>;
+}
+
+/** Remembered checksums and the walk's identities to look them up by (see checksum-cache.ts). */
+export interface ChecksumMemory {
+  cache: ChecksumCache;
+  identities: ReadonlyMap<string, FileIdentity>;
+}
+
+export function identityOf(st: BigIntStats): FileIdentity {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 
 export const SMALL_FILE = 1024 * 1024;
@@ -48,7 +63,7 @@ function errnoOf(err: unknown): string | undefined {
 }
 
 /** Opens a regular file without following a symlink (refusing anything else). */
-export function openRegular(abs: string, rel: string): { fd: number; size: number } {
+export function openRegular(abs: string, rel: string): { fd: number; size: number; identity: FileIdentity } {
   let fd: number;
   try {
     fd = openSync(abs, OPEN_FLAGS);
@@ -56,12 +71,12 @@ export function openRegular(abs: string, rel: string): { fd: number; size: numbe
     if (errnoOf(err) === 'ELOOP') throw new FaasError('VALIDATION_FAILED', `${JSON.stringify(rel)} became a symlink`, { path: rel });
     throw err;
   }
-  const st = fstatSync(fd);
+  const st = fstatSync(fd, { bigint: true });
   if (!st.isFile()) {
     closeSync(fd);
     throw new FaasError('VALIDATION_FAILED', `${JSON.stringify(rel)} is no longer a regular file`, { path: rel });
   }
-  return { fd, size: st.size };
+  return { fd, size: Number(st.size), identity: identityOf(st) };
 }
 
 const smallBuf = Buffer.allocUnsafe(SMALL_FILE + 1);
@@ -124,6 +139,132 @@ async function hashLarge(fd: number): Promise<{ hash: string; size: number }> {
   }
 }
 
+/**
+ * The hasher for small files: used only synchronously (init, update, digest with no await in
+ * between), so one per thread serves every caller; a new hasher costs ~0.1 ms (a WebAssembly
+ * instance), far more than hashing a small file.
+ */
+let smallHasher: Promise<IHasher> | undefined;
+
+/**
+ * A fresh XXH3-128 hasher (init, update, digest('hex')) computing {@link ManifestEntry.checksum}.
+ * Reuse one for many files: creating one costs more than hashing a small file.
+ *
+ * @example
+ * const h = await createChecksumHasher();
+ * h.init();
+ * h.update(bytes);
+ * const checksum = h.digest('hex');
+ */
+export function createChecksumHasher(): Promise<IHasher> {
+  return createXXHash128();
+}
+
+/**
+ * Reads a whole small file (of `size` bytes when opened) into `smallBuf`; -1 when it is (or
+ * grew) too large for it. A short read that ends at `size` is taken as the end: one read per
+ * file instead of two (a regular file reads short only at its end).
+ */
+function readSmall(fd: number, size: number): number {
+  let n = 0;
+  for (;;) {
+    const want = smallBuf.length - n;
+    const got = readSync(fd, smallBuf, n, want, null);
+    if (got === 0) return n;
+    if ((n += got) === smallBuf.length) return -1;
+    if (got < want && n === size) return n;
+  }
+}
+
+/**
+ * Sets `checksum` (XXH3-128 hex, see {@link ManifestEntry.checksum}) and `size` (as read) of
+ * the given file entries of the tree under `root`, never reading through a symlink: small files
+ * synchronously, large ones one at a time, one 1 MiB chunk read ahead through the thread pool
+ * while the last one is hashed.
+ *
+ * @example
+ * await checksumEntries('/srv/app', entries.filter((e) => e.type === 'file'));
+ */
+export async function checksumEntries(root: string, entries: readonly ManifestEntry[], memory?: ChecksumMemory): Promise<void> {
+  if (entries.length === 0) return;
+  const h = await (smallHasher ??= createChecksumHasher());
+  const at = insideResolver(root);
+  const large: ManifestEntry[] = [];
+  for (const e of entries) {
+    const seen = memory?.identities.get(e.path);
+    const known = seen === undefined ? undefined : memory!.cache.lookup(seen);
+    if (known !== undefined) {
+      e.checksum = known;
+      continue;
+    }
+    if (e.size >= SMALL_FILE) {
+      large.push(e);
+      continue;
+    }
+    const { fd, size, identity } = openRegular(at(e.path), e.path);
+    let n: number;
+    try {
+      n = readSmall(fd, size);
+    } finally {
+      closeSync(fd);
+    }
+    if (n < 0) {
+      large.push(e); // it grew
+      continue;
+    }
+    h.init();
+    h.update(smallBuf.subarray(0, n));
+    e.checksum = h.digest('hex');
+    e.size = n;
+    if (BigInt(n) === identity.size) memory?.cache.remember(identity, e.checksum);
+  }
+  if (large.length === 0) return;
+  // Large files get their own hasher: it is held across awaits.
+  const lh = await createChecksumHasher();
+  for (const e of large) {
+    const { fd, identity } = openRegular(at(e.path), e.path);
+    const r = await checksumLarge(fd, lh);
+    e.checksum = r.checksum;
+    e.size = r.size;
+    if (BigInt(r.size) === identity.size) memory?.cache.remember(identity, r.checksum);
+  }
+}
+
+/**
+ * XXH3-128 and length of the regular file `rel` under `root` (never through a symlink).
+ *
+ * @example
+ * const { checksum, size } = await checksumFile('/srv/app', 'src/index.ts');
+ */
+export async function checksumFile(root: string, rel: string): Promise<{ checksum: string; size: number }> {
+  const e: ManifestEntry = { path: rel, type: 'file', mode: 0, size: 0, mtimeNs: '0' };
+  await checksumEntries(root, [e]);
+  return { checksum: e.checksum!, size: e.size };
+}
+
+/** Streams `fd` (closed at the end) through `h` from offset 0. */
+async function checksumLarge(fd: number, h: IHasher): Promise<{ checksum: string; size: number }> {
+  try {
+    h.init();
+    let size = 0;
+    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let which = 0;
+    let pending = readAt(fd, bufs[0]!, 0);
+    for (;;) {
+      const got = await pending;
+      if (got === 0) break;
+      const current = bufs[which]!;
+      size += got;
+      which ^= 1;
+      pending = readAt(fd, bufs[which]!, size);
+      h.update(current.subarray(0, got));
+    }
+    return { checksum: h.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function entryFromStat(path: string, st: BigIntStats, type: ManifestEntry['type']): ManifestEntry {
   return { path, type, mode: Number(st.mode) & 0o7777, size: type === 'dir' ? 0 : Number(st.size), mtimeNs: st.mtimeNs.toString() };
 }
@@ -131,21 +272,23 @@ function entryFromStat(path: string, st: BigIntStats, type: ManifestEntry['type'
 /**
  * Lists the tree under `root` (a directory, or a symlink to one).
  *
- * @param wantHash called for each file entry (without `hash`); true → the file is hashed.
- *   All files are hashed when `options.checksumOnly` is set.
+ * @param wantChecksum called for each file entry (without `checksum`); true → the file gets its
+ *   `checksum` (XXH3-128). Every file gets one when `options.checksumOnly` is set. (`hash`,
+ *   SHA-256, is never computed here: see {@link hashEntries}.)
  *
  * @example
  * const { entries, skipped } = await buildManifest('/srv/app', { excludePatterns: ['*.log'] });
  */
-export async function buildManifest(root: string, options: SyncOptions = {}, wantHash?: (entry: ManifestEntry) => boolean): Promise<ManifestResult> {
+export async function buildManifest(root: string, options: SyncOptions = {}, wantChecksum?: (entry: ManifestEntry) => boolean): Promise<ManifestResult> {
   const rootStat = await stat(root);
   if (!rootStat.isDirectory()) throw new FaasError('VALIDATION_FAILED', `sync root ${JSON.stringify(root)} is not a directory`, { path: root });
   const rootAbs = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
   const filter = new TreeFilter(rootAbs, options);
   const entries: ManifestEntry[] = [];
   const skipped: SkippedEntry[] = [];
-  const toHash: ManifestEntry[] = [];
-  const hashAll = options.checksumOnly === true;
+  const toChecksum: ManifestEntry[] = [];
+  const identities = new Map<string, FileIdentity>();
+  const checksumAll = options.checksumOnly === true;
 
   /** Walks one directory; returns how many entries it listed (recursively). */
   const walk = async (abs: string, rel: string, stack: IgnoreStack): Promise<number> => {
@@ -226,7 +369,8 @@ export async function buildManifest(root: string, options: SyncOptions = {}, wan
         listed++;
       } else if (isFile) {
         const e = entryFromStat(childRel, st, 'file');
-        if (hashAll || wantHash?.(e)) toHash.push(e);
+        identities.set(childRel, identityOf(st));
+        if (checksumAll || wantChecksum?.(e)) toChecksum.push(e);
         entries.push(e);
         listed++;
       } else {
@@ -239,8 +383,8 @@ export async function buildManifest(root: string, options: SyncOptions = {}, wan
 
   await walk(rootAbs, '', []);
 
-  if (toHash.length > 0) await hashEntries(rootAbs, toHash);
+  if (toChecksum.length > 0) await checksumEntries(rootAbs, toChecksum);
   entries.sort((a, b) => comparePaths(a.path, b.path));
   skipped.sort((a, b) => comparePaths(a.path, b.path));
-  return { entries, skipped };
+  return { entries, skipped, identities };
 }

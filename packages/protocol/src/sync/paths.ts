@@ -65,6 +65,34 @@ export function joinInside(root: string, rel: string): string {
 }
 
 /**
+ * {@link joinInside} for many paths under one root in one pass: each intermediate directory
+ * is checked (lstat) once and remembered, instead of once per path below it (an lstat costs
+ * microseconds; a tree of 5,000 files in 100 directories needs 100 instead of 5,000). Same
+ * errors as joinInside. A directory checked once is not checked again for later paths: the
+ * same guarantee as joinInside, whose check and the caller's use are separate system calls
+ * as well. Use one resolver for one pass (a walk's worth of reads), not for a long-lived root.
+ *
+ * @example
+ * const at = insideResolver('/srv/app');
+ * for (const e of entries) readFileSync(at(e.path));
+ */
+export function insideResolver(root: string): (rel: string) => string {
+  const base = root.endsWith('/') && root.length > 1 ? root.slice(0, -1) : root;
+  const checked = new Set<string>(); // relative dirs known to be real directories
+  return (rel: string): string => {
+    checkRelativePath(rel);
+    const parent = parentOf(rel);
+    if (parent === '' || checked.has(parent)) return `${base}/${rel}`;
+    const abs = joinInside(base, rel);
+    // joinInside passed: every existing intermediate component is a directory or absent. Only
+    // a fully present chain is remembered (an absent one fails at the caller's open anyway).
+    const st = lstatSync(`${base}/${parent}`, { throwIfNoEntry: false });
+    if (st?.isDirectory() === true) for (let q = parent; q !== '' && !checked.has(q); q = parentOf(q)) checked.add(q);
+    return abs;
+  };
+}
+
+/**
  * Orders sync paths by their UTF-8 bytes (= code point order), which puts a directory right
  * before its content. Plain `<` on JS strings compares UTF-16 units and puts U+E000..U+FFFF
  * after astral characters; this corrects that.

@@ -93,3 +93,30 @@ test('plan: deterministic whatever the input order', () => {
   const b = planSync([...src].reverse(), [...dst].reverse(), { deleteUnmatched: true });
   assert.deepEqual(a, b);
 });
+
+test('plan: checksums decide over hashes and mtimes; a checksum on one side only falls back to the hash, then the quick check', () => {
+  const c1 = '1'.repeat(32);
+  const c2 = '2'.repeat(32);
+  const h1 = 'a'.repeat(64);
+  const h2 = 'b'.repeat(64);
+  const later = '1800000000000000000';
+  const src = [
+    file('edit', { checksum: c2, hash: h1 }), // checksums differ, hashes (stale) agree: checksum wins
+    file('same', { checksum: c1, hash: h2, mtimeNs: later }), // checksums agree: attribute update only
+    file('half', { checksum: c1, hash: h2 }), // no checksum on the other side: the hashes decide
+    file('none', { checksum: c1, mtimeNs: later }), // nothing to compare: quick check
+  ];
+  const dst = [file('edit', { checksum: c1, hash: h1 }), file('half', { hash: h1 }), file('none'), file('same', { checksum: c1, hash: h1 })];
+  assert.deepEqual(brief(planSync(src, dst, { checksumOnly: true }).steps), ['update edit content 3', 'update half content 3', 'update none mtime 3', 'update same mtime 0']);
+});
+
+test('plan: a byte comparison (sameContent) decides over checksums, and only for the paths it has', () => {
+  const c1 = '1'.repeat(32);
+  const src = [file('compared-different', { checksum: c1 }), file('compared-same', { mtimeNs: '1800000000000000000' }), file('not-compared', { checksum: c1 })];
+  const dst = [file('compared-different', { checksum: c1 }), file('compared-same'), file('not-compared', { checksum: '2'.repeat(32) })];
+  const sameContent = new Map([
+    ['compared-different', false],
+    ['compared-same', true],
+  ]);
+  assert.deepEqual(brief(planSync(src, dst, { checksumOnly: true }, sameContent).steps), ['update compared-different content 3', 'update compared-same mtime 0', 'update not-compared content 3']);
+});

@@ -11,11 +11,14 @@
  *
  * Files are compared, in this order:
  * - type (file ↔ symlink: `update` 'type'; directory ↔ other: `delete` + `copy`, both 'type');
- * - when both manifests carry a hash (checksum mode, or a caller asked for them): sizes
- *   ('size'), then hashes ('content'); equal content with another mode or mtime is an
- *   attribute update that transfers nothing (reason 'mode' or 'mtime', bytes 0);
+ * - when `sameContent` (a byte comparison the caller made: FileSynchronizer's checksum mode)
+ *   has the path, or else both entries carry a `checksum` (XXH3-128: checksum mode over the
+ *   wire), or else both carry a `hash` (SHA-256: a caller had them): sizes ('size'), then that
+ *   comparison, checksum or hash ('content'); equal content with another mode or mtime is an attribute update that
+ *   transfers nothing (reason 'mode' or 'mtime', bytes 0). Which one decides depends only on
+ *   `sameContent` and the fields the two entries carry, never on `options.checksumOnly`;
  * - otherwise (quick check, as rsync): size ('size'), then mtime ('mtime', transferred);
- *   in checksum mode a file without a hash on either side falls back to this;
+ *   in checksum mode a file without a checksum (or hash) on either side falls back to this;
  * - then mode ('mode', bytes 0).
  * Symlinks: target ('target'), then mtime; directories: mode, then mtime (both bytes 0).
  *
@@ -58,11 +61,15 @@ export function isAttributeOnly(step: PlanStep): boolean {
  * Plans the sync of `source` onto `dest` (both as `buildManifest` returns them: sorted,
  * filtered with the same options).
  *
+ * @param sameContent path → whether the source and destination files hold the same bytes, for
+ *   paths whose contents the caller compared itself (it takes precedence over checksums).
+ *
  * @example
  * const plan = planSync(src.entries, dst.entries, { deleteUnmatched: true });
  * for (const s of plan.steps) console.log(s.action, s.path, s.reason);
  */
-export function planSync(source: readonly ManifestEntry[], dest: readonly ManifestEntry[], options: SyncOptions = {}): SyncPlan {
+export function planSync(source: readonly ManifestEntry[], dest: readonly ManifestEntry[], options: SyncOptions = {}, sameContent?: ReadonlyMap<string, boolean>): SyncPlan {
+  const known = sameContent ?? new Map<string, boolean>();
   const preserve = options.preserveTimestamps !== false;
   const src = new Map<string, ManifestEntry>();
   for (const e of source) src.set(e.path, e);
@@ -105,29 +112,42 @@ export function planSync(source: readonly ManifestEntry[], dest: readonly Manife
       rest.push(withHash({ action: 'copy', path: s.path, type: s.type, reason: d === undefined ? 'new' : 'type', bytes: fileBytes(s) }, s));
       continue;
     }
-    const reason = difference(s, d, preserve);
+    const reason = difference(s, d, preserve, known);
     if (reason === undefined) {
       rest.push({ action: 'skip', path: s.path, type: s.type, reason: 'unchanged', bytes: 0 });
       continue;
     }
-    const transfer = s.type === 'file' && (reason === 'type' || reason === 'size' || reason === 'content' || (reason === 'mtime' && !sameContentKnown(s, d)));
+    const transfer = s.type === 'file' && (reason === 'type' || reason === 'size' || reason === 'content' || (reason === 'mtime' && !sameContentKnown(s, d, known)));
     rest.push(withHash({ action: 'update', path: s.path, type: s.type, reason, bytes: transfer ? s.size : 0 }, s));
   }
   return { steps: [...deletes, ...rest] };
 }
 
-function sameContentKnown(s: ManifestEntry, d: ManifestEntry): boolean {
-  return s.hash !== undefined && d.hash !== undefined && s.size === d.size && s.hash === d.hash;
+/**
+ * Whether the contents of two files (same path) are equal, as far as the inputs tell: the
+ * caller's comparison, else the checksums, else the hashes; undefined when none can say.
+ */
+function contentEqual(s: ManifestEntry, d: ManifestEntry, known: ReadonlyMap<string, boolean>): boolean | undefined {
+  const compared = known.get(s.path);
+  if (compared !== undefined) return compared;
+  if (s.checksum !== undefined && d.checksum !== undefined) return s.checksum === d.checksum;
+  if (s.hash !== undefined && d.hash !== undefined) return s.hash === d.hash;
+  return undefined;
+}
+
+function sameContentKnown(s: ManifestEntry, d: ManifestEntry, known: ReadonlyMap<string, boolean>): boolean {
+  return s.size === d.size && contentEqual(s, d, known) === true;
 }
 
 /** Why `d` must change to become `s` (same path, no directory type change), or undefined. */
-function difference(s: ManifestEntry, d: ManifestEntry, preserve: boolean): string | undefined {
+function difference(s: ManifestEntry, d: ManifestEntry, preserve: boolean, known: ReadonlyMap<string, boolean>): string | undefined {
   if (s.type !== d.type) return 'type';
   const mtimeDiffers = preserve ? mtimeUs(s.mtimeNs) !== mtimeUs(d.mtimeNs) : false;
   if (s.type === 'file') {
     if (s.size !== d.size) return 'size';
-    if (s.hash !== undefined && d.hash !== undefined) {
-      if (s.hash !== d.hash) return 'content';
+    const same = contentEqual(s, d, known);
+    if (same !== undefined) {
+      if (!same) return 'content';
     } else if (preserve ? mtimeDiffers : mtimeUs(s.mtimeNs) > mtimeUs(d.mtimeNs)) {
       return 'mtime'; // quick check failed: transfer
     }

@@ -16,8 +16,18 @@ export interface ManifestEntry {
   size: number;
   /** Modification time in nanoseconds since the epoch, as a decimal string (exact). */
   mtimeNs: string;
-  /** Files: SHA-256 hex of the content, when computed (checksum mode, or needed to transfer). */
+  /**
+   * Files: SHA-256 hex of the content, when computed. It names a content that travels (content
+   * frames); checksum mode does not compute it for the comparison (see `checksum`).
+   */
   hash?: string;
+  /**
+   * Files: XXH3-128 hex (32 characters, the canonical big-endian form `xxhsum -H2` prints) of
+   * the content, when computed: the comparison checksum of checksum mode. Not collision
+   * resistant against a chosen input, which a comparison of one's own two trees does not need
+   * (rsync -c uses the same hash); never used to name content.
+   */
+  checksum?: string;
   /** Symlinks: the target exactly as readlink returns it (UTF-8). */
   target?: string;
 }
@@ -31,7 +41,7 @@ export interface SyncOptions {
   excludePatterns?: string[];
   /** Plan only: change nothing. @default false */
   dryRun?: boolean;
-  /** Compare files by content hash instead of size + mtime. @default false */
+  /** Compare files of equal size by a content checksum (XXH3-128) instead of mtime, as `rsync -c`. @default false */
   checksumOnly?: boolean;
   /** Delete destination entries the source does not have (excluded ones are kept). @default false */
   deleteUnmatched?: boolean;
@@ -84,8 +94,8 @@ export interface SyncProgress {
  * included, and never follows a symlink at the final component.
  */
 export interface SyncDestination {
-  /** The destination's current tree, filtered and with hashes as the options need. */
-  manifest(options: SyncOptions, wantHashes: (entry: ManifestEntry) => boolean): Promise<ManifestEntry[]>;
+  /** The destination's current tree, filtered, with the `checksum` of each file `wantChecksum` accepts. */
+  manifest(options: SyncOptions, wantChecksum: (entry: ManifestEntry) => boolean): Promise<ManifestEntry[]>;
   /** Creates a directory (parents exist) with this mode; an existing dir gets the mode. */
   mkdir(path: string, mode: number): Promise<void>;
   /** Writes a file atomically (temp + rename in its directory) with mode and, if given, mtime. */

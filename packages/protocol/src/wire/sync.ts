@@ -8,11 +8,15 @@ export const WireManifestEntry = Type.Object(
     size: Type.Integer({ minimum: 0 }),
     mtime_ns: Type.String({ pattern: '^[0-9]{1,25}$' }),
     hash: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+    checksum: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$', description: 'Files: XXH3-128 of the content (checksum mode compares it).' })),
     target: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   },
   { additionalProperties: false },
 );
 export type WireManifestEntry = Static<typeof WireManifestEntry>;
+
+/** XXH3-128, 32 lowercase hex characters. */
+export const WIRE_CHECKSUM_PATTERN = '^[0-9a-f]{32}$';
 
 export const WireSyncOptions = Type.Object(
   {
@@ -59,10 +63,31 @@ export const SyncPlanResponse = Type.Object({
 });
 export type SyncPlanResponse = Static<typeof SyncPlanResponse>;
 
-export const SyncHashesRequest = Type.Object(
-  { hashes: Type.Record(Type.String({ minLength: 1, maxLength: 4096 }), Type.String({ pattern: '^[0-9a-f]{64}$' })) },
+/**
+ * Checksum mode, the first answer of `POST /api/v1/instances/:id/sync`: the paths whose
+ * checksums the client must send (`POST .../sync/:sync_id/checksums`) to get the plan.
+ */
+export const SyncChecksumsNeeded = Type.Object({
+  sync_id: Type.String(),
+  checksums_needed: Type.Array(Type.String(), { description: 'Paths that are regular files of the same size on both sides (minus those the manifest gave a checksum for).' }),
+});
+export type SyncChecksumsNeeded = Static<typeof SyncChecksumsNeeded>;
+
+/** The answer of `POST /api/v1/instances/:id/sync`: the plan, or in checksum mode the checksums needed first. */
+export const SyncPlanAnswer = Type.Union([SyncPlanResponse, SyncChecksumsNeeded]);
+export type SyncPlanAnswer = Static<typeof SyncPlanAnswer>;
+
+/**
+ * `POST /api/v1/instances/:id/sync/:sync_id/checksums`: the client's checksum of every path of
+ * `checksums_needed`, in that order. (A list, not a path-keyed object: a file named
+ * `__proto__` must not make the body a prototype-poisoning attempt that the JSON parser
+ * refuses, and the paths need not travel twice.)
+ */
+export const SyncChecksumsRequest = Type.Object(
+  { checksums: Type.Array(Type.String({ pattern: WIRE_CHECKSUM_PATTERN }), { maxItems: 1_000_000, description: 'XXH3-128 hex of each path of checksums_needed, in its order.' }) },
   { additionalProperties: false },
 );
+export type SyncChecksumsRequest = Static<typeof SyncChecksumsRequest>;
 
 export const WireSyncResult = Type.Object({
   files_copied: Type.Integer(),

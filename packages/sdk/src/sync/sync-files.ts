@@ -7,21 +7,21 @@ import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:
 import { mkdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Readable, pipeline } from 'node:stream';
+import { pipeline, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { FaasError } from '@faas/protocol/errors';
 import {
   applyPlan,
   buildManifest,
+  ChecksumCache,
+  checksumEntries,
   countPlan,
   decodeFrames,
-  encodeFrames,
-  hashEntries,
   joinInside,
   LocalDestination,
   type IncomingContent,
   type ManifestEntry,
-  type OutgoingContent,
+  type ManifestResult,
   type PlanStep,
   type SkippedEntry,
   type SyncOptions,
@@ -30,10 +30,11 @@ import {
   type SyncResult,
   type SyncSource,
 } from '@faas/protocol/sync';
-import type { SyncPlanRequest, SyncPlanResponse, WireManifestEntry, WireSyncOptions, WireSyncResult } from '@faas/protocol/wire';
+import type { SyncChecksumsRequest, SyncPlanAnswer, SyncPlanRequest, SyncPlanResponse, WireManifestEntry, WireSyncOptions, WireSyncResult } from '@faas/protocol/wire';
 import { instancePath } from '../api-paths.ts';
 import { errorFromResponse } from '../error-mapping.ts';
 import { transportOf } from '../client-internals.ts';
+import { writeUploadBody } from './upload-body.ts';
 import type { FaaSPlatformClient } from '../faas-platform-client.ts';
 import type { HttpTransport } from '../http-transport.ts';
 
@@ -106,6 +107,7 @@ function optionsToWire(o: SyncOptions): WireSyncOptions {
 function entryToWire(e: ManifestEntry): WireManifestEntry {
   const w: WireManifestEntry = { path: e.path, type: e.type, mode: e.mode, size: e.size, mtime_ns: e.mtimeNs };
   if (e.hash !== undefined) w.hash = e.hash;
+  if (e.checksum !== undefined) w.checksum = e.checksum;
   if (e.target !== undefined) w.target = e.target;
   return w;
 }
@@ -113,6 +115,7 @@ function entryToWire(e: ManifestEntry): WireManifestEntry {
 function entryFromWire(w: WireManifestEntry): ManifestEntry {
   const e: ManifestEntry = { path: w.path, type: w.type, mode: w.mode, size: w.size, mtimeNs: w.mtime_ns };
   if (w.hash !== undefined) e.hash = w.hash;
+  if (w.checksum !== undefined) e.checksum = w.checksum;
   if (w.target !== undefined) e.target = w.target;
   return e;
 }
@@ -127,6 +130,13 @@ function planFromWire(plan: SyncPlanResponse['plan']): SyncPlan {
   };
 }
 
+/**
+ * Checksums of local files this process read in earlier syncs, by file identity (see
+ * ChecksumCache: a file is read again as soon as its inode, size, mtime or ctime differ), so
+ * repeated checksum-mode syncs of one tree read only what changed.
+ */
+const localChecksums = new ChecksumCache();
+
 function isLoopback(url: string): boolean {
   let host: string;
   try {
@@ -137,8 +147,38 @@ function isLoopback(url: string): boolean {
   return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) || host.endsWith('.localhost');
 }
 
-async function requestPlan(transport: HttpTransport, instanceId: string, body: SyncPlanRequest, signal: AbortSignal | undefined): Promise<SyncPlanResponse> {
-  return transport.request<SyncPlanResponse>({ method: 'POST', path: `${instancePath(instanceId)}/sync`, body, timeoutMs: null, ...(signal ? { signal } : {}) });
+/**
+ * Asks for the plan. In checksum mode that takes two requests (docs/sync-protocol.md): the
+ * manifest, whose answer names the paths to checksum (same path, regular files of the same
+ * size on both sides); then their checksums, computed here under `localRoot` while the server
+ * checksums its side of the same paths; the second answer is the plan.
+ */
+async function requestPlan(
+  transport: HttpTransport,
+  instanceId: string,
+  body: SyncPlanRequest,
+  localRoot: string,
+  local: ManifestResult,
+  signal: AbortSignal | undefined,
+): Promise<SyncPlanResponse> {
+  const first = await transport.request<SyncPlanAnswer>({ method: 'POST', path: `${instancePath(instanceId)}/sync`, body, timeoutMs: null, ...(signal ? { signal } : {}) });
+  if (!('checksums_needed' in first)) return first;
+  const byPath = new Map(local.entries.map((e) => [e.path, e]));
+  const wanted = first.checksums_needed.map((path) => {
+    const e = byPath.get(path);
+    if (e === undefined || e.type !== 'file') throw new FaasError('INTERNAL_ERROR', `the server asked for the checksum of ${JSON.stringify(path)}, which is no local file of the manifest`, { path });
+    return e;
+  });
+  await checksumEntries(localRoot, wanted, { cache: localChecksums, identities: local.identities });
+  signal?.throwIfAborted();
+  const checksums: SyncChecksumsRequest = { checksums: wanted.map((e) => e.checksum!) };
+  return transport.request<SyncPlanResponse>({
+    method: 'POST',
+    path: `${instancePath(instanceId)}/sync/${encodeURIComponent(first.sync_id)}/checksums`,
+    body: checksums,
+    timeoutMs: null,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Reports at most every `interval` ms, and always when forced. */
@@ -199,23 +239,33 @@ async function* readLocalFile(abs: string, rel: string): AsyncIterable<Uint8Arra
 }
 
 /**
- * POSTs a byte stream with node:http(s) and resolves with the JSON answer. Node 20's fetch
- * does not apply backpressure to a streamed request body (a 1 GiB upload grew the process
- * by 1 GiB), node:http does: memory stays at a few chunks.
+ * POSTs a body written by `write` with node:http(s) (gzip-compressed when asked) and resolves
+ * with the JSON answer. Node 20's fetch does not apply backpressure to a streamed request body
+ * (a 1 GiB upload grew the process by 1 GiB); node:http does, through write callbacks.
+ * `write` gets a signal aborted when the request fails, so it stops waiting on the sink.
  */
-function postStream(transport: HttpTransport, path: string, headers: Record<string, string>, body: Readable, signal: AbortSignal | undefined): Promise<unknown> {
+function postStream(
+  transport: HttpTransport,
+  path: string,
+  headers: Record<string, string>,
+  gzip: boolean,
+  write: (sink: Writable, failed: AbortSignal) => Promise<void>,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
   const describe = `POST ${path}`;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const url = new URL(`${transport.baseUrl}${path}`);
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const failed = new AbortController();
     let settled = false;
     const fail = (error: unknown): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
+      failed.abort(error);
       req.destroy();
-      body.destroy();
+      gz?.destroy();
       if (signal?.aborted) reject(signal.reason);
       else if (error instanceof FaasError) reject(error);
       else reject(new FaasError('CONNECTION_FAILED', `${describe} to ${transport.baseUrl} failed: ${(error as Error).message}`, {}, { cause: error }));
@@ -244,13 +294,16 @@ function postStream(transport: HttpTransport, path: string, headers: Record<stri
       });
     });
     req.on('error', fail);
+    const gz = gzip ? createGzip({ level: 1, chunkSize: 256 * 1024 }) : undefined;
+    if (gz) pipeline(gz, req, (error) => error && fail(error));
+    const sink: Writable = gz ?? req;
     // The server may answer (an error) before the body is sent: the response handler settles.
-    pipeline(body, req, (error) => {
-      if (error && !settled && !req.writableFinished) {
-        // A failure reading the local content: the error is ours, not the connection's.
-        if (!(error as NodeJS.ErrnoException).code?.startsWith('ERR_STREAM_')) fail(error);
-      }
-    });
+    write(sink, failed.signal).then(
+      () => {
+        if (!settled) sink.end();
+      },
+      (error: unknown) => fail(error),
+    );
   });
 }
 
@@ -258,75 +311,48 @@ async function upload(transport: HttpTransport, instanceId: string, localDir: st
   const started = performance.now();
   const sync = engineOptions(options);
   const { signal } = options;
-  const { entries, skipped } = await buildManifest(localDir, sync);
-  const planned = await requestPlan(transport, instanceId, { direction: 'upload', remote_dir: remoteDir, options: optionsToWire(sync), manifest: entries.map(entryToWire) }, signal);
+  // No checksums in the manifest: checksum mode asks only for those of the files it compares.
+  const scanned = await buildManifest(localDir, { ...sync, checksumOnly: false });
+  const { entries, skipped } = scanned;
+  const planned = await requestPlan(transport, instanceId, { direction: 'upload', remote_dir: remoteDir, options: optionsToWire(sync), manifest: entries.map(entryToWire) }, localDir, scanned, signal);
   const plan = planFromWire(planned.plan);
   if (sync.dryRun === true || planned.sync_id === null) {
     return { ...countPlan(plan), durationMs: performance.now() - started, dryRun: true, plan, skipped };
   }
   const syncPath = `${instancePath(instanceId)}/sync/${encodeURIComponent(planned.sync_id)}`;
 
-  // Hash what must travel (checksum mode hashed everything already).
+  // The files the server needs, in its order: a frame names a file by its position here.
   const byPath = new Map(entries.map((e) => [e.path, e]));
-  const neededEntries: ManifestEntry[] = [];
-  for (const n of planned.needed) {
+  const files = planned.needed.map((n) => {
     const e = byPath.get(n.path);
     if (e === undefined || e.type !== 'file') throw new FaasError('INTERNAL_ERROR', `the server asked for ${JSON.stringify(n.path)}, which is no local file`, { path: n.path });
-    neededEntries.push(e);
-  }
-  await hashEntries(localDir, neededEntries.filter((e) => e.hash === undefined));
-  if (neededEntries.length > 0) {
-    const hashes: Record<string, string> = {};
-    for (const e of neededEntries) hashes[e.path] = e.hash!;
-    await transport.request({ method: 'POST', path: `${syncPath}/hashes`, body: { hashes }, timeoutMs: null, ...(signal ? { signal } : {}) });
-  }
-
-  // One frame per distinct content.
-  const contents = new Map<string, { size: number; paths: string[] }>();
-  for (const e of neededEntries) {
-    const c = contents.get(e.hash!);
-    if (c) c.paths.push(e.path);
-    else contents.set(e.hash!, { size: e.size, paths: [e.path] });
-  }
+    return { path: e.path, size: e.size };
+  });
   const progress: SyncProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   for (const s of plan.steps) if (s.action !== 'skip') progress.filesTotal++;
-  for (const c of contents.values()) progress.bytesTotal += c.size;
+  for (const f of files) progress.bytesTotal += f.size;
   const report = reporter(options.onProgress, options.progressIntervalMs ?? 100);
   report(progress, true);
 
-  async function* items(): AsyncIterable<OutgoingContent> {
-    for (const [hash, c] of contents) {
-      const path = c.paths[0]!;
-      progress.path = path;
-      const counted = async function* (): AsyncIterable<Uint8Array> {
-        for await (const chunk of readLocalFile(joinInside(localDir, path), path)) {
-          progress.bytesDone += chunk.byteLength;
-          report(progress);
-          yield chunk;
-        }
-        progress.filesDone += c.paths.length;
-        report(progress);
-      };
-      yield { hash, size: c.size, content: counted() };
-    }
-  }
-  const frames = Readable.from(encodeFrames(items()), { objectMode: false, highWaterMark: 4 * CHUNK });
   const gzip = options.compression === 'gzip' || ((options.compression ?? 'auto') === 'auto' && !isLoopback(transport.baseUrl));
-  let body: Readable = frames;
-  if (gzip) {
-    const gz = createGzip({ level: 1, chunkSize: 256 * 1024 });
-    pipeline(frames, gz, () => undefined);
-    body = gz;
-  }
   const headers: Record<string, string> = { 'content-type': 'application/octet-stream', accept: 'application/json' };
   if (gzip) headers['content-encoding'] = 'gzip';
-  let wire: WireSyncResult;
-  try {
-    wire = (await postStream(transport, `${syncPath}/content`, headers, body, signal)) as WireSyncResult;
-  } finally {
-    frames.destroy();
-    body.destroy();
-  }
+  const body = (sink: Writable, failed: AbortSignal): Promise<void> =>
+    writeUploadBody(sink, {
+      root: localDir,
+      files,
+      signal: failed,
+      onBytes: (n, path) => {
+        progress.bytesDone += n;
+        progress.path = path;
+        report(progress);
+      },
+      onFileDone: () => {
+        progress.filesDone++;
+        report(progress);
+      },
+    });
+  const wire = (await postStream(transport, `${syncPath}/content`, headers, gzip, body, signal)) as WireSyncResult;
   progress.filesDone = progress.filesTotal;
   delete progress.path;
   report(progress, true);
@@ -348,8 +374,8 @@ async function download(transport: HttpTransport, instanceId: string, localDir: 
   const sync = engineOptions(options);
   const { signal } = options;
   const dest = new LocalDestination(localDir);
-  const local = await dest.manifest(sync, () => sync.checksumOnly === true);
-  const planned = await requestPlan(transport, instanceId, { direction: 'download', remote_dir: remoteDir, options: optionsToWire(sync), manifest: local.map(entryToWire) }, signal);
+  const scanned = await dest.scan({ ...sync, checksumOnly: false }, () => false);
+  const planned = await requestPlan(transport, instanceId, { direction: 'download', remote_dir: remoteDir, options: optionsToWire(sync), manifest: scanned.entries.map(entryToWire) }, dest.root, scanned, signal);
   const plan = planFromWire(planned.plan);
   if (sync.dryRun === true || planned.sync_id === null) {
     return { ...countPlan(plan), durationMs: performance.now() - started, dryRun: true, plan, skipped: [] };
