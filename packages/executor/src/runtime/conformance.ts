@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { registerInteractiveConformance } from './conformance-interactive.ts';
 import type { ProcessExit, Runtime } from './types.ts';
 
 /**
@@ -102,6 +103,10 @@ export function runRuntimeConformance(name: string, open: () => Promise<Runtime>
       await assert.rejects(run(id, ['true']), (e: { code?: string }) => e.code === 'INSTANCE_NOT_RUNNING');
       await runtime.destroyInstance(id);
       await runtime.destroyInstance(id);
+    });
+
+    describe('interactive exec and connect', () => {
+      registerInteractiveConformance({ runtime: () => runtime, newInstance: () => newInstance(), run: (id, argv) => run(id, argv) });
     });
   });
 }

@@ -216,3 +216,84 @@ export const atCalls = {
   utimensat: (dirfd: number, path: CPath, times: Buffer, flags: number): number => rc(utimensatFn(dirfd, path, times, flags) as number),
   readlinkat: (dirfd: number, path: CPath, buf: Buffer): number => rc(readlinkatFn(dirfd, path, buf, buf.length) as number),
 };
+
+/*
+ * Network namespaces: a socket belongs to the namespace of the thread that created it, for its
+ * whole life. So a socket made while the calling thread sits in an instance's namespace
+ * connects inside it, without a process per connection (see netns-connect.ts).
+ */
+const setnsFn = libc.func('int setns(int fd, int nstype)');
+const socketFn = libc.func('int socket(int domain, int type, int protocol)');
+const CLONE_NEWNET = 0x4000_0000;
+
+/** Moves the calling thread into the namespace behind `fd` (which must be a network namespace). */
+export function setNetNs(fd: number): void {
+  if (setnsFn(fd, CLONE_NEWNET) !== 0) throw new SyscallError('setns', koffi.errno(), `fd ${fd}`);
+}
+
+/** socket(2); throws on failure. */
+export function createSocket(domain: number, type: number, protocol = 0): number {
+  const fd = socketFn(domain, type, protocol) as number;
+  if (fd < 0) throw new SyscallError('socket', koffi.errno(), `domain ${domain}`);
+  return fd;
+}
+
+/*
+ * Pseudo-terminals. ioctl(2) is variadic; these fixed prototypes are ABI-compatible with it on
+ * x86_64 (as for syscall(2) above). Request numbers are x86_64's.
+ */
+const ioctlPtrFn = libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']);
+const ioctlIntFn = libc.func('ioctl', 'int', ['int', 'unsigned long', 'long']);
+const writeFn = libc.func('long write(int fd, const void *buf, size_t count)');
+const fcntlIntFn = libc.func('fcntl', 'int', ['int', 'int', 'long']);
+const F_DUPFD_CLOEXEC = 1030;
+const TIOCSPTLCK = 0x4004_5431;
+const TIOCGPTN = 0x8004_5430;
+const TIOCGPTPEER = 0x5441;
+const TIOCSWINSZ = 0x5414;
+const TCGETS = 0x5401;
+/** Offset of c_cc[VEOF] in the kernel's struct termios (4 flag words, c_line, then c_cc; VEOF = 4). */
+const TERMIOS_VEOF_OFFSET = 17 + 4;
+
+export const ptyCalls = {
+  /** Unlocks a new master's slave (ptmx starts locked). */
+  unlock(master: number): void {
+    const zero = Buffer.alloc(4);
+    if (ioctlPtrFn(master, TIOCSPTLCK, zero) !== 0) throw new SyscallError('ioctl', koffi.errno(), 'TIOCSPTLCK');
+  },
+  /** The slave's number in its devpts instance (/dev/pts/N). */
+  number(master: number): number {
+    const n = Buffer.alloc(4);
+    if (ioctlPtrFn(master, TIOCGPTN, n) !== 0) throw new SyscallError('ioctl', koffi.errno(), 'TIOCGPTN');
+    return n.readUInt32LE(0);
+  },
+  /** Opens the slave of `master` without a path lookup (Linux 4.13+), so nothing can swap it. */
+  openPeer(master: number, flags: number): number {
+    const fd = ioctlIntFn(master, TIOCGPTPEER, flags) as number;
+    if (fd < 0) throw new SyscallError('ioctl', koffi.errno(), 'TIOCGPTPEER');
+    return fd;
+  },
+  /** Sets the window size; the kernel sends SIGWINCH to the terminal's foreground process group. */
+  setSize(master: number, cols: number, rows: number): void {
+    const ws = Buffer.alloc(8);
+    ws.writeUInt16LE(rows, 0);
+    ws.writeUInt16LE(cols, 2);
+    if (ioctlPtrFn(master, TIOCSWINSZ, ws) !== 0) throw new SyscallError('ioctl', koffi.errno(), 'TIOCSWINSZ');
+  },
+  /** The terminal's current end-of-file character (what `stty eof` says; ^D unless changed). */
+  eofChar(master: number): number {
+    const termios = Buffer.alloc(64);
+    if (ioctlPtrFn(master, TCGETS, termios) !== 0) return 4;
+    return termios[TERMIOS_VEOF_OFFSET]!;
+  },
+  /** A close-on-exec duplicate of `fd` (same open file, so the same non-blocking flag). */
+  dup(fd: number): number {
+    const copy = fcntlIntFn(fd, F_DUPFD_CLOEXEC, 3) as number;
+    if (copy < 0) throw new SyscallError('fcntl', koffi.errno(), 'F_DUPFD_CLOEXEC');
+    return copy;
+  },
+  /** write(2) on a non-blocking fd: bytes written, or -errno (EAGAIN when the terminal is full). */
+  write(fd: number, buf: Buffer): number {
+    return rc(writeFn(fd, buf, buf.length) as number);
+  },
+};

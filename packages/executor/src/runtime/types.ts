@@ -28,6 +28,18 @@ export interface Runtime {
   recover(keep: ReadonlySet<string>): Promise<RecoveryReport>;
   startInstance(spec: InstanceSpec): Promise<StartedInstance>;
   exec(instanceId: string, spec: ProcessSpec): Promise<RuntimeProcess>;
+  /**
+   * Starts a process with live streams (an SSH session, an sftp-server), isolated as `exec`:
+   * the instance's namespaces, the sandbox user, no capabilities, its own limit group.
+   * With `spec.pty` it runs under a pseudo-terminal (needs `capabilities.pty`).
+   */
+  execInteractive(instanceId: string, spec: InteractiveSpec): Promise<InteractiveProcess>;
+  /**
+   * A TCP connection to `host:port` as seen from inside the instance (its own loopback
+   * included). Throws PORT_UNREACHABLE when refused, CONNECT_TIMEOUT after `timeoutMs`,
+   * VALIDATION_FAILED for a port outside 1..65535 or a host neither loopback nor the instance's.
+   */
+  connect(instanceId: string, port: number, options?: ConnectOptions): Promise<import('node:net').Socket>;
   stopInstance(instanceId: string): Promise<void>;
   destroyInstance(instanceId: string): Promise<void>;
   /**
@@ -111,6 +123,41 @@ export interface RuntimeProcess {
   wait(): Promise<ProcessExit>;
   /** Sends `signal` to every process of this exec's tree. SIGKILL ends the tree atomically. */
   signal(signal: NodeJS.Signals): Promise<void>;
+}
+
+export interface InteractiveSpec {
+  argv: readonly string[];
+  /** The complete environment of the process (nothing inherited from the server). */
+  env: Readonly<Record<string, string>>;
+  workingDir: string;
+  /** Run under a pseudo-terminal of this size: stdin/stdout are its master side, stderr is empty (merged by the terminal). */
+  pty?: { cols: number; rows: number; term?: string };
+}
+
+export interface InteractiveProcess {
+  /** end() = EOF to the process (with a pty: sends the terminal's EOF character). */
+  readonly stdin: import('node:stream').Writable;
+  readonly stdout: import('node:stream').Readable;
+  readonly stderr: import('node:stream').Readable;
+  /** New terminal size (SIGWINCH reaches the foreground process group); no-op without a pty. */
+  resize(cols: number, rows: number): void;
+  /** Sends `signal` to every process of this exec's tree (as RuntimeProcess.signal). */
+  signal(signal: NodeJS.Signals): Promise<void>;
+  /** Resolves when the main process ended and its output was read (as RuntimeProcess.wait). */
+  wait(): Promise<ProcessExit>;
+}
+
+export interface ConnectOptions {
+  /**
+   * Address to connect to, as seen inside the instance: a loopback address or one of the instance's own.
+   * @default '127.0.0.1'
+   */
+  host?: string;
+  /**
+   * Give up (CONNECT_TIMEOUT) after this long.
+   * @default 5000
+   */
+  timeoutMs?: number;
 }
 
 export interface ProcessExit {

@@ -79,10 +79,38 @@ export const ErrorCode = {
   SYNC_NOT_FOUND: 'SYNC_NOT_FOUND',
   /** A sync was applied before every content it needs had arrived (details list what is missing). */
   SYNC_CONTENT_MISSING: 'SYNC_CONTENT_MISSING',
+  /** Nothing accepts connections at the port inside the instance (connection refused or unreachable). */
+  PORT_UNREACHABLE: 'PORT_UNREACHABLE',
+  /** A connection to a port inside the instance was not established in time. */
+  CONNECT_TIMEOUT: 'CONNECT_TIMEOUT',
+  /** No SSH key of this instance has this id (or the instance has no live key). */
+  SSH_KEY_NOT_FOUND: 'SSH_KEY_NOT_FOUND',
+  /** A public key is not one OpenSSH authorized_keys line (or a private key was sent instead). */
+  SSH_KEY_INVALID: 'SSH_KEY_INVALID',
+  /** A key algorithm the server does not issue or accept (e.g. ssh-dss, RSA under 2048 bits). */
+  SSH_ALGORITHM_UNSUPPORTED: 'SSH_ALGORITHM_UNSUPPORTED',
+  /** The public key is already a live key of this instance. */
+  SSH_KEY_EXISTS: 'SSH_KEY_EXISTS',
+  /** The port of the instance is not exposed (or the instance does not exist): its public URL answers nothing. */
+  PORT_NOT_EXPOSED: 'PORT_NOT_EXPOSED',
+  /** The port is exposed already; un-expose it first to change its token. */
+  PORT_ALREADY_EXPOSED: 'PORT_ALREADY_EXPOSED',
+  /** The exposed port needs its access token and none was sent. */
+  PORT_TOKEN_REQUIRED: 'PORT_TOKEN_REQUIRED',
+  /** The access token sent for an exposed port is not its token. */
+  PORT_TOKEN_INVALID: 'PORT_TOKEN_INVALID',
+  /** The service inside the instance accepted the connection but sent no response headers in time. */
+  UPSTREAM_TIMEOUT: 'UPSTREAM_TIMEOUT',
+  /** The service inside the instance closed the connection or answered with something that is not HTTP. */
+  UPSTREAM_ERROR: 'UPSTREAM_ERROR',
   /** SDK only: no entrant of a race succeeded (details list each one's failure). */
   RACE_FAILED: 'RACE_FAILED',
   /** The client gave up waiting for the server (SDK side only). */
   CLIENT_TIMEOUT: 'CLIENT_TIMEOUT',
+  /** A readiness probe's settings are wrong for its type (unknown type, missing field, port out of range, bad regex). */
+  INVALID_PROBE: 'INVALID_PROBE',
+  /** SDK only: waitForReady ended without the instance becoming ready (timed out, or failed with stopOnFailure). */
+  NOT_READY: 'NOT_READY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

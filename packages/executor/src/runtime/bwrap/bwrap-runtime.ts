@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { FaasError } from '@faas/protocol';
 import type { Logger } from 'pino';
@@ -7,13 +9,16 @@ import type { Clock } from '../../util/clock.ts';
 import { CgroupDriver, INIT_GROUP } from '../cgroups/cgroup-driver.ts';
 import { favorDynamicCgroupMoves } from '../cgroups/favor-dynmods.ts';
 import { unescapeMountPath, type CgroupLayout } from '../cgroups/layout.ts';
-import { SNAPSHOT_TREE_UID, type InstanceSpec, type ProcessSpec, type RecoveryReport, type Runtime, type RuntimeCapabilities, type RuntimeProcess, type StartedInstance } from '../types.ts';
+import { SNAPSHOT_TREE_UID, type ConnectOptions, type InteractiveProcess, type InteractiveSpec, type InstanceSpec, type ProcessSpec, type RecoveryReport, type Runtime, type RuntimeCapabilities, type RuntimeProcess, type StartedInstance } from '../types.ts';
 import { checkHostPrograms, HOST_PATH, type HostPrograms } from './host-check.ts';
 import { HostEnvironment, IDENTITY_FILES, SANDBOX_UID, WORKSPACE } from './host-environment.ts';
 import { mountIdmapped } from '../idmap.ts';
 import { mountOverlay, setNoNewPrivs, unmount } from '../host-syscalls.ts';
 import { BwrapProcess } from './bwrap-process.ts';
 import { posixSpawn, type SpawnedProcess } from '../process/posix-spawner.ts';
+import { Pty } from '../process/pty.ts';
+import { BwrapInteractiveProcess } from './bwrap-interactive.ts';
+import { NetNsConnector, openNetNs } from './netns-connect.ts';
 
 export interface BwrapRuntimeOptions {
   /** Everything of this runtime lives below it: envs/, instances/. */
@@ -32,6 +37,8 @@ interface LiveInstance {
   bwrap: SpawnedProcess;
   /** Host pid of the sandbox's init (bwrap's pid 1 inside the new PID namespace). */
   initPid: number;
+  /** The sandbox's network namespace, held open (close-on-exec) for connect() while it runs. */
+  netNs: number;
   exited: Promise<void>;
   stopping: boolean;
 }
@@ -55,11 +62,12 @@ export class BwrapRuntime implements Runtime {
   private readonly exitListeners: Array<(id: string, reason: string) => void> = [];
   private programs!: HostPrograms;
   private noNewPrivs = false;
+  private connector: NetNsConnector | undefined;
 
   constructor(private readonly options: BwrapRuntimeOptions) {
     this.cgroups = new CgroupDriver(options.layout, options.cgroupPrefix);
     this.env = new HostEnvironment(join(options.dataDir, 'envs', 'host'));
-    this.capabilities = { memorySnapshots: false, network: ['loopback'], pty: false, limits: this.cgroups.enforcedLimits };
+    this.capabilities = { memorySnapshots: false, network: ['loopback'], pty: true, limits: this.cgroups.enforcedLimits };
   }
 
   get environments(): string[] {
@@ -76,6 +84,7 @@ export class BwrapRuntime implements Runtime {
     setNoNewPrivs();
     this.noNewPrivs = /^NoNewPrivs:\s+1$/m.test(readFileSync('/proc/self/status', 'utf8'));
     this.cgroups.setUp();
+    this.connector ??= NetNsConnector.open();
     if (this.options.favorDynamicCgroups !== false) {
       this.options.logger.info({ favordynmods: favorDynamicCgroupMoves(this.options.layout) }, 'cgroup moves');
     }
@@ -135,14 +144,7 @@ export class BwrapRuntime implements Runtime {
     const live = this.live.get(instanceId);
     if (live === undefined || live.stopping) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
     const procsFiles = await this.cgroups.createExecGroup(instanceId, spec.executionId);
-    const argv = [
-      '-c', JOIN_CGROUPS, 'faas-join', ...procsFiles, '--',
-      this.programs.nsenter, '-t', String(live.initPid), '--user', '--mount', '--pid', '--net', '--uts', '--ipc', '--cgroup',
-      '-S', String(SANDBOX_UID), '-G', String(SANDBOX_UID), '--',
-      ...(this.noNewPrivs ? [] : [this.programs.setpriv, '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--']),
-      // env runs inside the sandbox: a client's variables never reach a host-side process.
-      '/usr/bin/env', '-i', '-C', spec.workingDir, '--', ...Object.entries(spec.env).map(([k, v]) => `${k}=${v}`), ...spec.argv,
-    ];
+    const argv = this.launcherArgv(live, procsFiles, inSandboxEnv(spec.workingDir, spec.env, spec.argv));
     let env: Record<string, string> = { PATH: HOST_PATH };
     if (spec.envFromServerOnly === true && spec.workingDir === WORKSPACE) {
       // Fast path, one exec fewer: the server's own variables may pass through the host-side
@@ -161,6 +163,45 @@ export class BwrapRuntime implements Runtime {
       cgroups: this.cgroups,
       instanceId,
     });
+  }
+
+  async execInteractive(instanceId: string, spec: InteractiveSpec): Promise<InteractiveProcess> {
+    const live = this.running(instanceId);
+    const group = `interactive-${randomUUID()}`;
+    const procsFiles = await this.cgroups.createExecGroup(instanceId, group);
+    let pty: Pty | undefined;
+    try {
+      let inner = inSandboxEnv(spec.workingDir, spec.pty?.term !== undefined && spec.env.TERM === undefined ? { ...spec.env, TERM: spec.pty.term } : spec.env, spec.argv);
+      if (spec.pty) {
+        // The terminal comes from the instance's own devpts, so inside it is a /dev/pts/N of
+        // its own. setsid runs inside, as the sandbox user: the command leads a new session
+        // with the terminal as its controlling tty, and the host-side launchers (in the
+        // server's session) get none of its signals (^C, ^Z, hang-up).
+        pty = Pty.openIn(`/proc/${live.initPid}/root`, spec.pty.cols, spec.pty.rows);
+        inner = ['/usr/bin/setsid', '--ctty', ...inner];
+      }
+      return BwrapInteractiveProcess.spawn({
+        shell: this.programs.sh,
+        argv: this.launcherArgv(live, procsFiles, inner),
+        env: { PATH: HOST_PATH },
+        clock: this.options.clock,
+        cgroups: this.cgroups,
+        instanceId,
+        group,
+        pty,
+      });
+    } catch (err) {
+      pty?.destroy();
+      await this.cgroups.removeGroup(instanceId, group).catch(() => undefined);
+      if (err instanceof FaasError) throw err;
+      throw new FaasError('RUNTIME_ERROR', `cannot start an interactive process in instance ${instanceId}: ${(err as Error).message}`, { instance_id: instanceId }, { cause: err });
+    }
+  }
+
+  async connect(instanceId: string, port: number, options?: ConnectOptions): Promise<Socket> {
+    const live = this.running(instanceId);
+    if (this.connector === undefined) throw new FaasError('RUNTIME_ERROR', 'checkHost() was not called', { instance_id: instanceId });
+    return this.connector.connect({ instanceId, nsFd: live.netNs, pid: live.initPid }, port, options);
   }
 
   rootDir(instanceId: string): string {
@@ -212,6 +253,7 @@ export class BwrapRuntime implements Runtime {
       live.bwrap.kill('SIGKILL');
       await live.exited;
       this.live.delete(instanceId);
+      closeNetNs(live);
     }
     // Lazy detach: a host process (a file sync, a snapshot reader) may still hold it; the
     // kernel drops it when they let go, and nothing new can enter it.
@@ -254,11 +296,33 @@ export class BwrapRuntime implements Runtime {
   async close(): Promise<void> {
     await Promise.all([...this.live.keys()].map((id) => this.stopInstance(id).catch((err: unknown) => this.options.logger.error({ err, instance: id }, 'stop on close failed'))));
     this.cgroups.tearDown();
+    this.connector?.close();
+    this.connector = undefined;
   }
 
   /** Ids of the instances whose sandbox runs now. */
   liveInstances(): string[] {
     return [...this.live.keys()];
+  }
+
+  private running(instanceId: string): LiveInstance {
+    const live = this.live.get(instanceId);
+    if (live === undefined || live.stopping) throw new FaasError('INSTANCE_NOT_RUNNING', `instance ${instanceId} is not running`, { instance_id: instanceId });
+    return live;
+  }
+
+  /**
+   * Arguments of the host-side launcher chain (for `sh`): join the exec's cgroups, then nsenter
+   * into every namespace of the instance as the sandbox user, then `inner` inside it.
+   */
+  private launcherArgv(live: LiveInstance, procsFiles: readonly string[], inner: readonly string[]): string[] {
+    return [
+      '-c', JOIN_CGROUPS, 'faas-join', ...procsFiles, '--',
+      this.programs.nsenter, '-t', String(live.initPid), '--user', '--mount', '--pid', '--net', '--uts', '--ipc', '--cgroup',
+      '-S', String(SANDBOX_UID), '-G', String(SANDBOX_UID), '--',
+      ...(this.noNewPrivs ? [] : [this.programs.setpriv, '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--']),
+      ...inner,
+    ];
   }
 
   private get instancesDir(): string {
@@ -316,10 +380,13 @@ export class BwrapRuntime implements Runtime {
     // stderr stays open, to say why the init died if it does).
     bwrap.stdio[3]?.destroy();
     bwrap.stdio[5]?.destroy();
-    const live: LiveInstance = { id: spec.id, bwrap, initPid, exited, stopping: false };
+    // Opened while the init surely is the sandbox's (it reported ready and cannot have been
+    // replaced: it is our child's child and bwrap dies with it).
+    const live: LiveInstance = { id: spec.id, bwrap, initPid, netNs: openNetNs(`/proc/${initPid}/ns/net`), exited, stopping: false };
     void bwrap.exited.then(({ exitCode: code, signal }) => {
       if (live.stopping) return;
       this.live.delete(spec.id);
+      closeNetNs(live);
       const reason = `init_exited: ${signal ?? `exit code ${code}`}${stderr ? `: ${stderr.trim()}` : ''}`;
       this.options.logger.warn({ instance: spec.id, code, signal }, 'instance init exited on its own');
       void this.cgroups.destroyInstanceGroup(spec.id).then(() => unmount(this.dirs(spec.id).merged, true)).catch(() => undefined);
@@ -327,6 +394,11 @@ export class BwrapRuntime implements Runtime {
     });
     return live;
   }
+}
+
+/** env runs inside the sandbox: a client's variables never reach a host-side process. */
+function inSandboxEnv(workingDir: string, env: Readonly<Record<string, string>>, argv: readonly string[]): string[] {
+  return ['/usr/bin/env', '-i', '-C', workingDir, '--', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
 }
 
 function childrenOf(pid: number): number[] {
@@ -337,6 +409,12 @@ function childrenOf(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+function closeNetNs(live: LiveInstance): void {
+  if (live.netNs < 0) return;
+  closeSync(live.netNs);
+  live.netNs = -1;
 }
 
 /** Resolves when the sandbox command reports itself on fd 5; rejects if bwrap exits first. */

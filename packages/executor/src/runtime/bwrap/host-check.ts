@@ -47,6 +47,8 @@ export function checkHostPrograms(): HostPrograms {
     else found[key] = path;
   }
   if (!existsSync('/usr/bin/env')) missing.add('coreutils');
+  // Instances run the host's sftp-server (from the /usr they share) for the SSH gateway's SFTP.
+  if (!existsSync('/usr/lib/openssh/sftp-server')) missing.add('openssh-sftp-server');
   if (missing.size > 0) {
     const pkgs = [...missing].sort().join(' ');
     throw new FaasError('RUNTIME_ERROR', `missing system packages: ${pkgs} (install with: apt-get install -y ${pkgs}, or run scripts/ensure-system-packages.sh as root)`, { missing_packages: [...missing] });

@@ -46,8 +46,11 @@ const SIGSET_BYTES = 128;
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
-/** What a descriptor of the child is: a new pipe (we get the other end), or /dev/null. */
-export type StdioKind = 'pipe' | 'ignore';
+/**
+ * What a descriptor of the child is: a new pipe (we get the other end), /dev/null, or a
+ * descriptor of ours (e.g. a terminal's slave side), which the caller keeps and closes.
+ */
+export type StdioKind = 'pipe' | 'ignore' | { fd: number };
 
 export interface SpawnRequest {
   file: string;
@@ -146,6 +149,12 @@ export function posixSpawn(request: SpawnRequest): SpawnedProcess {
     request.stdio.forEach((kind, fd) => {
       if (kind === 'ignore') {
         actionsAddOpen(actions, fd, '/dev/null', O_RDWR, 0);
+        pipes.push(null);
+        return;
+      }
+      if (typeof kind === 'object') {
+        // dup2 clears close-on-exec on the copy, so the child keeps it.
+        actionsAddDup2(actions, kind.fd, fd);
         pipes.push(null);
         return;
       }
