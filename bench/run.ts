@@ -9,8 +9,12 @@ import { coldStart } from './cold-start.ts';
 import { httpExecute } from './http-execute.ts';
 import { mainThread } from './main-thread.ts';
 import { modes } from './modes.ts';
+import { ports } from './ports.ts';
+import { readiness } from './readiness.ts';
 import { snapshotHash } from './snapshot-hash.ts';
 import { snapshots } from './snapshots.ts';
+import { sshKeys } from './ssh-keys.ts';
+import { sshBench } from './ssh.ts';
 import { sync } from './sync.ts';
 import { throughput } from './throughput.ts';
 
@@ -23,9 +27,13 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   snapshots,
   modes,
   sync,
+  'ssh-keys': sshKeys,
+  ssh: sshBench,
+  readiness,
+  ports,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync', 'ssh-keys', 'ssh', 'readiness', 'ports'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {

@@ -63,7 +63,7 @@ export async function startServerProcess(apiKey: string): Promise<ServerProcess>
 if (process.env.FAAS_BENCH_SERVER_CHILD === '1' && process.argv[1] === fileURLToPath(import.meta.url)) {
   const [dataDir, apiKey] = process.argv.slice(2);
   const { serve } = await import('../../packages/executor/src/serve.ts');
-  const server = await serve({ host: '127.0.0.1', port: 0, dataDir: dataDir!, apiKey: apiKey!, logLevel: process.env.FAAS_BENCH_LOG ?? 'silent' });
+  const server = await serve({ host: '127.0.0.1', port: 0, dataDir: dataDir!, apiKey: apiKey!, logLevel: process.env.FAAS_BENCH_LOG ?? 'silent', config: { sshPort: 0 } });
   process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
   process.once('SIGTERM', () => {
     server.close().then(

@@ -14,7 +14,10 @@ import { registerLogsCommand } from './commands/executions/logs.ts';
 import { registerInstancesCommands } from './commands/instances/index.ts';
 import { registerServeCommand } from './commands/server/serve.ts';
 import { registerSnapshotCommands } from './commands/snapshots/index.ts';
+import { registerSshCommands } from './commands/ssh/index.ts';
+import { registerPortCommands } from './commands/ports/index.ts';
 import { registerSyncCommand } from './commands/sync/sync.ts';
+import { registerWaitCommand } from './commands/readiness/wait.ts';
 import { UsageError } from './usage-error.ts';
 
 function cliVersion(): string {
@@ -44,6 +47,9 @@ export function buildProgram(): Command {
   registerCacheCommands(program);
   registerEnvironmentCommands(program);
   registerSyncCommand(program);
+  registerWaitCommand(program);
+  registerSshCommands(program);
+  registerPortCommands(program);
   return program;
 }
 

@@ -17,6 +17,13 @@ import { snapshotRoutes } from './routes/snapshot-routes.ts';
 import { modeRoutes } from './routes/mode-routes.ts';
 import { syncRoutes } from './routes/sync-routes.ts';
 import { SyncService } from './services/sync-service.ts';
+import { portRoutes } from './routes/port-routes.ts';
+import { PortService } from './services/port-service.ts';
+import { readinessRoutes } from './routes/readiness-routes.ts';
+import { ReadinessService } from './services/readiness/readiness-service.ts';
+import { sshRoutes } from './routes/ssh-routes.ts';
+import { SshKeyService } from './services/ssh-key-service.ts';
+import { PrivateKeyFiles } from './ssh/private-key-files.ts';
 import { environmentRoutes } from './routes/environment-routes.ts';
 import { EnvironmentCatalog } from './services/environment-catalog.ts';
 import { WarmPool } from './services/warm-pool.ts';
@@ -36,6 +43,10 @@ import { Metrics } from './services/metrics.ts';
 import type { Store } from './store/types.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { VERSION } from './version.ts';
+import type { SshAuthority } from './ssh-gateway/auth.ts';
+import { loadOrCreateHostKey } from './ssh-gateway/host-key.ts';
+import type { InstanceAccess } from './ssh-gateway/instance-access.ts';
+import { SshGateway } from './ssh-gateway/ssh-gateway.ts';
 
 const CACHE_PURGE_INTERVAL_MS = 10 * 60_000;
 
@@ -53,6 +64,8 @@ export interface Dependencies {
 export interface App {
   fastify: FastifyInstance;
   services: RouteServices;
+  /** The SSH gateway, built but not listening (serve() starts it); undefined when config.sshPort is null. */
+  sshGateway: SshGateway | undefined;
   /** Stops taking requests, stops every instance, waits for executions to settle, closes the store. */
   close(): Promise<void>;
 }
@@ -86,6 +99,19 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   const snapshots = new SnapshotService({ store: deps.store, runtime: deps.runtime, blobs, reader, trees, instances, clock, logger, metrics });
   const cache = new ResultCache({ store: deps.store, clock, config });
   const sync = new SyncService({ runtime: deps.runtime, instances, clock, logger });
+  const readiness = new ReadinessService({ instances, executions, runtime: deps.runtime, clock, logger });
+  instances.onInstanceEnd((id, reason) => readiness.instanceEnded(id, reason));
+  // Private keys live in <dataDir>/ssh/keys (0700; files 0600), never in the database.
+  const sshKeys = new SshKeyService({ store: deps.store, instances, files: await PrivateKeyFiles.open(join(config.dataDir, 'ssh', 'keys')), config, clock, logger });
+  instances.onInstanceDeleted((id) =>
+    sshKeys.instanceDeleted(id).catch((err: unknown) => logger.error({ err, instance: id }, 'revoking the SSH keys of a deleted instance failed; the sweep retries')),
+  );
+  const ports = new PortService({ store: deps.store, runtime: deps.runtime, instances, clock, logger });
+  // Proxied requests and WebSockets end with their instance; exposures end with its deletion.
+  instances.onInstanceEnd((id) => ports.endInstance(id));
+  instances.onInstanceDeleted((id) =>
+    ports.instanceDeleted(id).catch((err: unknown) => logger.error({ err, instance: id }, 'removing the exposed ports of a deleted instance failed; the next start removes them')),
+  );
   const execute = new ExecuteService({
     store: deps.store,
     instances,
@@ -107,8 +133,16 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   if (interrupted > 0) logger.warn({ interrupted }, 'executions interrupted by the previous shutdown');
   const leftovers = await snapshots.recover();
   if (leftovers.blobLeftovers + leftovers.treeLeftovers > 0) logger.warn(leftovers, 'removed what interrupted snapshots and restores left behind');
+  // After instances.recover(): keys of instances deleted at recovery are revoked by its sweep.
+  const sshLeftovers = await sshKeys.recover();
+  if (sshLeftovers.removedFiles > 0) logger.warn(sshLeftovers, 'removed private key files of keys that had ended');
+  sshKeys.start();
+  // After instances.recover(): exposures of instances it deleted go too.
+  const portLeftovers = await ports.recover();
+  if (portLeftovers > 0) logger.info({ removed: portLeftovers }, 'removed exposed ports of deleted instances');
 
-  const services: RouteServices = { instances, executions, execute, snapshots, cache, sync, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
+  const sshGateway = createSshGateway(deps, sshKeys, config, instances, logger, metrics);
+  const services: RouteServices = { instances, executions, execute, snapshots, cache, sync, ports, portProxyTimeoutMs: config.portProxyTimeoutMs, readiness, sshKeys, sshGatewayInfo: () => sshGateway?.info() ?? null, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger.child(
       {},
@@ -168,6 +202,9 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(snapshotRoutes(services));
   await fastify.register(modeRoutes(services));
   await fastify.register(syncRoutes(services));
+  await fastify.register(readinessRoutes(services));
+  await fastify.register(sshRoutes(services));
+  await fastify.register(portRoutes(services));
   await fastify.register(environmentRoutes(services));
 
   // Lookups already skip expired results; this reclaims their space (off the request path).
@@ -187,10 +224,16 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   return {
     fastify,
     services,
+    sshGateway,
     close() {
       closed ??= (async () => {
         shuttingDown = true;
         clearInterval(purgeTimer);
+        // Readiness waits end now (SHUTTING_DOWN), not when their wait_timeout_ms passes.
+        readiness.close();
+        await sshKeys.stop();
+        // No new SSH logins, and sessions end before the instances they run in.
+        await sshGateway?.close();
         // Stop listening, then end the work in-flight requests wait on, then let them finish.
         const closing = fastify.close();
         executions.interruptAll();
@@ -207,4 +250,30 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
       return closed;
     },
   };
+}
+
+/**
+ * The SSH gateway (not listening yet), or undefined when turned off. Its host key is created
+ * here, on first start, so the fingerprint exists before any client can ask for it.
+ */
+function createSshGateway(deps: Dependencies, authority: SshAuthority, config: ExecutorConfig, instances: InstanceService, logger: Logger, metrics: Metrics): SshGateway | undefined {
+  if (config.sshPort === null) return undefined;
+  const access: InstanceAccess = {
+    instanceEnv: async (id) => (await instances.requireRunning(id)).envVars,
+    execInteractive: (id, spec) => deps.runtime.execInteractive(id, spec),
+    connect: (id, port, options) => deps.runtime.connect(id, port, options),
+  };
+  const gateway = new SshGateway({
+    host: config.sshHost ?? config.host,
+    port: config.sshPort,
+    hostKey: loadOrCreateHostKey(config.dataDir),
+    authority,
+    access,
+    logger: logger.child({ component: 'ssh-gateway' }),
+    onLogin: (success) => metrics.sshLogins.inc({ result: success ? 'ok' : 'failed' }),
+    onConnectionCount: (open) => metrics.sshConnections.set(open),
+  });
+  // A stopped, dead or deleted instance takes its SSH connections with it.
+  instances.onInstanceEnd((id, reason) => gateway.endInstance(id, reason));
+  return gateway;
 }

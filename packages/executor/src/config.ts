@@ -43,6 +43,30 @@ export interface ExecutorConfig {
   resultCacheMaxEntryBytes: number;
   /** `cached` mode: a result is served for this long after it was stored. From FAAS_RESULT_CACHE_TTL_MS. @default 24 h */
   resultCacheTtlMs: number;
+  /** SSH keys expire this long after issue unless a request asks otherwise. From FAAS_SSH_KEY_TTL_MS. @default 30 days */
+  sshKeyTtlMs: number;
+  /** Longest lifetime (and rotation overlap) a request may ask for. From FAAS_SSH_KEY_MAX_TTL_MS. @default 365 days */
+  sshKeyMaxTtlMs: number;
+  /** Live SSH keys per instance; issuing one more revokes the oldest (reason `evicted`). From FAAS_SSH_MAX_KEYS_PER_INSTANCE. @default 3 */
+  sshMaxKeysPerInstance: number;
+  /**
+   * Server-generated keys get a successor this long before they expire (keys whose lifetime is
+   * shorter are not rotated automatically). From FAAS_SSH_AUTO_ROTATE_BEFORE_MS. @default undefined: off
+   */
+  sshAutoRotateBeforeMs?: number;
+  /**
+   * Port of the SSH gateway; 0 picks a free one, null turns the gateway off. From FAAS_SSH_PORT
+   * (where "off" or -1 turns it off). @default 2222
+   */
+  sshPort: number | null;
+  /** Address the SSH gateway listens on (and tells clients to use). From FAAS_SSH_HOST. @default the HTTP `host` */
+  sshHost?: string;
+  /**
+   * The port proxy gives up (UPSTREAM_TIMEOUT, 504) when the service inside the instance sends no
+   * response headers this long after the request; a response that has started streams without
+   * limit. From FAAS_PORT_PROXY_TIMEOUT_MS. @default 60000
+   */
+  portProxyTimeoutMs: number;
 }
 
 export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): ExecutorConfig {
@@ -63,6 +87,13 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     resultCacheMaxBytes: envInteger('FAAS_RESULT_CACHE_MAX_BYTES', 256 * 1024 * 1024),
     resultCacheMaxEntryBytes: envInteger('FAAS_RESULT_CACHE_MAX_ENTRY_BYTES', 8 * 1024 * 1024),
     resultCacheTtlMs: envInteger('FAAS_RESULT_CACHE_TTL_MS', 24 * 3600_000),
+    sshKeyTtlMs: envInteger('FAAS_SSH_KEY_TTL_MS', 30 * 86_400_000),
+    sshKeyMaxTtlMs: envInteger('FAAS_SSH_KEY_MAX_TTL_MS', 365 * 86_400_000),
+    sshMaxKeysPerInstance: envInteger('FAAS_SSH_MAX_KEYS_PER_INSTANCE', 3),
+    sshAutoRotateBeforeMs: process.env.FAAS_SSH_AUTO_ROTATE_BEFORE_MS ? envInteger('FAAS_SSH_AUTO_ROTATE_BEFORE_MS', 0) : undefined,
+    sshPort: envSshPort(),
+    portProxyTimeoutMs: envInteger('FAAS_PORT_PROXY_TIMEOUT_MS', 60_000),
+    ...(process.env.FAAS_SSH_HOST ? { sshHost: process.env.FAAS_SSH_HOST } : {}),
   };
   return { ...base, ...overrides, dataDir: resolve(overrides.dataDir ?? base.dataDir), defaults: { ...base.defaults, ...overrides.defaults }, maxima: { ...base.maxima, ...overrides.maxima } };
 }
@@ -79,4 +110,13 @@ function envInteger(name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/** FAAS_SSH_PORT: a port (0 = any free one), or "off" / -1 for no SSH gateway. @default 2222 */
+function envSshPort(): number | null {
+  const raw = process.env.FAAS_SSH_PORT?.trim();
+  if (raw === 'off' || raw === '-1') return null;
+  const port = envInteger('FAAS_SSH_PORT', 2222);
+  if (port > 65_535) throw new RangeError(`FAAS_SSH_PORT must be a port (0-65535), -1 or "off", got ${JSON.stringify(raw)}`);
+  return port;
 }

@@ -63,7 +63,7 @@ describe('graceful shutdown', () => {
       return { status: res.status, body: (await res.json()) as any };
     };
     try {
-      const first = await serve({ port: 0, dataDir, apiKey, logLevel: 'silent' });
+      const first = await serve({ port: 0, dataDir, apiKey, logLevel: 'silent', config: { sshPort: 0 } });
       const inst = await call(first.url, 'POST', '/api/v1/instances', {});
       const exec = await call(first.url, 'POST', `/api/v1/instances/${inst.body.id}/exec`, { code: 'echo started; sleep 30', background: true });
       assert.equal(exec.status, 202);
@@ -74,7 +74,7 @@ describe('graceful shutdown', () => {
       await first.close();
       assert.ok(Date.now() - started < 10_000, 'shutdown does not wait for the 30 s sleep');
 
-      const second = await serve({ port: 0, dataDir, apiKey, logLevel: 'silent' });
+      const second = await serve({ port: 0, dataDir, apiKey, logLevel: 'silent', config: { sshPort: 0 } });
       try {
         const execution = await call(second.url, 'GET', `/api/v1/executions/${exec.body.id}`);
         assert.equal(execution.body.status, 'interrupted');
@@ -95,8 +95,8 @@ describe('one server per data dir', () => {
   it('refuses to start a second server on a data dir in use, and starts once the first is gone', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'faas-lock-'));
     try {
-      const first = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' });
-      await assert.rejects(serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' }), (err: { code?: string; message?: string }) => {
+      const first = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent', config: { sshPort: 0 } });
+      await assert.rejects(serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent', config: { sshPort: 0 } }), (err: { code?: string; message?: string }) => {
         assert.equal(err.code, 'RUNTIME_ERROR');
         assert.match(err.message ?? '', new RegExp(`in use by another faas server \\(pid ${process.pid}\\)`));
         return true;
@@ -105,7 +105,7 @@ describe('one server per data dir', () => {
       const health = await fetch(`${first.url}/health`);
       assert.equal(health.status, 200);
       await first.close();
-      const second = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent' });
+      const second = await serve({ port: 0, dataDir, apiKey: 'k1', logLevel: 'silent', config: { sshPort: 0 } });
       await second.close();
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

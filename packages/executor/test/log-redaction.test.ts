@@ -54,6 +54,22 @@ describe('logs never hold the API key', () => {
     assert.ok(!log.includes(KEY), 'the key appears in the log');
   });
 
+  it('logs no port access token: not from the query, the header or the cookie', async () => {
+    const TOKEN = 'port_token_secret_0123456789';
+    const headers = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+    const { id } = (await (await fetch(`${url}/api/v1/instances`, { method: 'POST', headers, body: '{}' })).json()) as { id: string };
+    const exposed = await fetch(`${url}/api/v1/instances/${id}/ports`, { method: 'POST', headers, body: JSON.stringify({ port: 8000, token: TOKEN }) });
+    assert.equal(exposed.status, 201);
+    // Nothing listens: 502 answers, logged as server-side failures, with their URLs.
+    for (const init of [{}, { headers: { 'x-faas-port-token': TOKEN } }, { headers: { cookie: `faas_port_token=${TOKEN}` } }] as RequestInit[]) {
+      await (await fetch(`${url}/p/${id}/8000/x?faas_token=${TOKEN}`, init)).text();
+    }
+    await (await fetch(`${url}/p/${id}/8000/x?faas_token=wrong_${TOKEN}`)).text();
+    const log = lines.join('');
+    assert.match(log, /faas_token=\[redacted\]/, 'the requests were logged, redacted');
+    assert.ok(!log.includes(TOKEN), 'a port token appears in the log');
+  });
+
   it('redactUrl removes every access_token value and keeps the rest', () => {
     assert.equal(redactUrl('/a?access_token=x&after=3'), '/a?access_token=[redacted]&after=3');
     assert.equal(redactUrl('/a?after=3&access_token=x'), '/a?after=3&access_token=[redacted]');

@@ -46,3 +46,15 @@ export function errorFromResponse(status: number, body: unknown, text: string): 
   const snippet = text.slice(0, 500);
   return new FaasError(fallback, `HTTP ${status}${snippet ? `: ${snippet}` : ''}`, { body: snippet }, { status });
 }
+
+/** The FaasError a failed answer carries (its JSON error body, else its status and text). Reads the body. */
+export async function errorFromFailedResponse(response: Response): Promise<FaasError> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return errorFromResponse(response.status, body, text);
+}

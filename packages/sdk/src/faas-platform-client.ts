@@ -40,6 +40,12 @@ import type {
   VerifyResult,
 } from './snapshot-types.ts';
 import { SnapshotsApi } from './snapshots-api.ts';
+import { SshApi } from './ssh-api.ts';
+import { PortsApi } from './ports-api.ts';
+import type { ExposedPort, ExposePortOptions, PortFetchInit } from './port-types.ts';
+import { ReadinessApi } from './readiness-api.ts';
+import type { ReadinessConfig, ReadinessStatus, WaitForReadyOptions } from './readiness-types.ts';
+import type { RotateSSHKeyOptions, SshAccessKey, SshAuditEvent, SshAuditOptions, SshKey } from './ssh-types.ts';
 import { fromWireHealth, fromWireMetrics } from './wire-mapping.ts';
 import { registerTransport } from './client-internals.ts';
 
@@ -108,6 +114,9 @@ export class FaaSPlatformClient {
   readonly #api: ExecutionsApi;
   readonly #snapshots: SnapshotsApi;
   readonly #modes: ModesApi;
+  readonly #ssh: SshApi;
+  readonly #ports: PortsApi;
+  readonly #readiness: ReadinessApi;
 
   /**
    * @example
@@ -128,6 +137,9 @@ export class FaaSPlatformClient {
     this.instances = new InstancesClient(this.#api);
     this.#snapshots = new SnapshotsApi(transport, this.instances);
     this.#modes = new ModesApi(transport);
+    this.#ssh = new SshApi(transport);
+    this.#ports = new PortsApi(transport, resolved.fetch);
+    this.#readiness = new ReadinessApi(transport);
   }
 
   /**
@@ -559,5 +571,146 @@ export class FaaSPlatformClient {
    */
   gcSnapshots(options: GcOptions = {}): Promise<GcResult> {
     return this.#snapshots.gc(options);
+  }
+
+  /**
+   * Issues a new SSH key for an instance (`POST .../ssh/rotate`) and resolves with it, its
+   * private key (unless you brought your own public key) and the gateway's connection info. The
+   * key it replaces stays valid for `overlapMs` (default 0: revoked at once). Not retried on a
+   * dropped connection: that could issue a second key.
+   *
+   * @example
+   * const key = await client.rotateSSHKey(instance.id);
+   * await writeFile('id_faas', key.privateKey!, { mode: 0o600 });
+   * console.log(key.connection?.command); // ssh -i <key file> -p 2222 inst-...@127.0.0.1
+   * await client.rotateSSHKey(instance.id, { publicKey: myPub, expiresInMs: 86_400_000 });
+   */
+  rotateSSHKey(instanceId: string, options: RotateSSHKeyOptions = {}): Promise<SshAccessKey> {
+    return this.#ssh.rotate(instanceId, options);
+  }
+
+  /**
+   * The instance's current (newest live) SSH key with its private key, when the server made it,
+   * and connection info. No live key: FaasError SSH_KEY_NOT_FOUND (rotate to issue one).
+   *
+   * @example
+   * const { privateKey, connection } = await client.getSSHKey(instance.id);
+   */
+  getSSHKey(instanceId: string): Promise<SshAccessKey> {
+    return this.#ssh.current(instanceId);
+  }
+
+  /**
+   * Every SSH key of an instance, newest first, with its state (live, expired, revoked); never
+   * with private keys.
+   *
+   * @example
+   * const live = (await client.listSSHKeys(instance.id)).filter((k) => k.state === 'live');
+   */
+  listSSHKeys(instanceId: string): Promise<SshKey[]> {
+    return this.#ssh.list(instanceId);
+  }
+
+  /**
+   * Revokes an SSH key now; the gateway refuses it from then on. Unknown key: SSH_KEY_NOT_FOUND.
+   *
+   * @example
+   * await client.revokeSSHKey(instance.id, key.id);
+   */
+  revokeSSHKey(instanceId: string, keyId: string): Promise<SshKey> {
+    return this.#ssh.revoke(instanceId, keyId);
+  }
+
+  /**
+   * The instance's SSH audit trail, oldest first: keys issued, rotated, revoked, expired, and
+   * every login attempt with its fingerprint and client address.
+   *
+   * @example
+   * const failures = (await client.sshAudit(instance.id)).filter((e) => e.event === 'login_failed');
+   */
+  sshAudit(instanceId: string, options: SshAuditOptions = {}): Promise<SshAuditEvent[]> {
+    return this.#ssh.audit(instanceId, options);
+  }
+
+  /**
+   * Checks readiness probes now (docs/readiness.md) and resolves with the status, ready or not.
+   * With `successThreshold` n > 1 it runs up to n rounds `periodMs` apart, stopping at the first
+   * failing one. A bad probe: FaasError INVALID_PROBE (details name the probe and field).
+   *
+   * @example
+   * const { ready, probes } = await client.checkReadiness(instance.id, { probes: [{ type: 'tcp', port: 5432 }] });
+   */
+  checkReadiness(instanceId: string, config: ReadinessConfig): Promise<ReadinessStatus> {
+    return this.#readiness.check(instanceId, config);
+  }
+
+  /**
+   * Checks the probes every `periodMs` until they all pass in `successThreshold` consecutive
+   * rounds, and resolves with the status. Rejects with `NotReadyError` (code NOT_READY, the final
+   * status with every probe's last failure in `readiness`) on `timeout`, or with `stopOnFailure`
+   * after `failureThreshold` consecutive failing rounds. `onProbe` sees every round as it ends.
+   *
+   * @default { timeout: 30000, periodMs: 500, probeTimeoutMs: 1000, successThreshold: 1, failureThreshold: 3 }
+   * @example
+   * const server = await instance.exec({ code: 'python3 -m http.server 8000', background: true });
+   * await client.waitForReady(instance.id, {
+   *   probes: [{ type: 'http', port: 8000, path: '/' }],
+   *   timeout: 30_000,
+   *   periodMs: 100,
+   *   onProbe: (round) => console.log(round.round, round.probes.map((p) => p.message)),
+   * });
+   */
+  waitForReady(instanceId: string, options: WaitForReadyOptions): Promise<ReadinessStatus> {
+    return this.#readiness.wait(instanceId, options);
+  }
+
+  /**
+   * Exposes a port of an instance at a public URL (`<server>/p/<instance>/<port>/`) reachable
+   * without the API key; with `token`, only with that access token. The token is in this answer
+   * only. A port exposed already: FaasError PORT_ALREADY_EXPOSED (un-expose it to change the token).
+   *
+   * @example
+   * const { url, token } = await client.exposePort(instance.id, 8000, { token: true });
+   * console.log(`${url}?faas_token=${token}`); // a link for a browser: the token becomes a cookie
+   */
+  exposePort(instanceId: string, port: number, options: ExposePortOptions = {}): Promise<ExposedPort> {
+    return this.#ports.expose(instanceId, port, options);
+  }
+
+  /**
+   * Un-exposes a port: its public URL answers 404 from then on (the API-key proxy still reaches
+   * it). Not exposed: FaasError PORT_NOT_EXPOSED.
+   *
+   * @example
+   * await client.unexposePort(instance.id, 8000);
+   */
+  unexposePort(instanceId: string, port: number): Promise<void> {
+    return this.#ports.unexpose(instanceId, port);
+  }
+
+  /**
+   * The exposed ports of an instance, by port (without their tokens).
+   *
+   * @example
+   * for (const p of await client.listPorts(instance.id)) console.log(p.port, p.url, p.tokenRequired);
+   */
+  listPorts(instanceId: string): Promise<ExposedPort[]> {
+    return this.#ports.list(instanceId);
+  }
+
+  /**
+   * `fetch` to a service inside an instance: through the API-key proxy (any port of a running
+   * instance), or with `portToken` through the exposed port's public URL. Resolves with the
+   * service's Response whatever its status; the server's own failures (INSTANCE_NOT_FOUND,
+   * PORT_UNREACHABLE, UPSTREAM_TIMEOUT, PORT_TOKEN_INVALID, ...) throw FaasError. Bodies stream
+   * both ways; there is no client timeout (pass a `signal`).
+   *
+   * @example
+   * const res = await client.portFetch(instance.id, 8000, '/health');
+   * const items = await (await client.portFetch(instance.id, 8000, '/items?limit=5')).json();
+   * await client.portFetch(instance.id, 8000, '/upload', { method: 'POST', body: bytes });
+   */
+  portFetch(instanceId: string, port: number, path: string, init: PortFetchInit = {}): Promise<Response> {
+    return this.#ports.fetch(instanceId, port, path, init);
   }
 }

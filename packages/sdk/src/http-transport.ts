@@ -5,7 +5,7 @@
  * Browser-safe on purpose: global fetch, AbortController, ReadableStream, nothing from Node.
  */
 import { ErrorCode, FaasError, isFaasError } from '@faas/protocol/errors';
-import { errorFromResponse } from './error-mapping.ts';
+import { errorFromFailedResponse } from './error-mapping.ts';
 import { backoffDelay, isRetryableFailure, sleep, type BackoffOptions } from './retry-policy.ts';
 
 /**
@@ -194,14 +194,7 @@ export class HttpTransport {
       const response = await this.#fetch(this.#url(options), init);
       clearTimeout(timer);
       if (!response.ok) {
-        const text = await response.text();
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        throw errorFromResponse(response.status, body, text);
+        throw await errorFromFailedResponse(response);
       }
       return response;
     } catch (error) {
@@ -258,14 +251,7 @@ export class HttpTransport {
         signal: controller.signal,
       });
       if (!response.ok) {
-        const text = await response.text();
-        let body: unknown;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          body = undefined;
-        }
-        throw errorFromResponse(response.status, body, text);
+        throw await errorFromFailedResponse(response);
       }
       // A stream may run for hours: the timeout guarded only the wait for its headers.
       if (mode === 'stream') clearTimeout(timer);

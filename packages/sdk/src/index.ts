@@ -93,4 +93,8 @@ export type {
   SnapshotTarget,
   VerifyResult,
 } from './snapshot-types.ts';
+export type { ExposedPort, ExposePortOptions, PortFetchInit } from './port-types.ts';
+export type { RotateSSHKeyOptions, SshAccessKey, SshAuditEvent, SshAuditEventName, SshAuditOptions, SshConnection, SshKey, SshKeyAlgorithm, SshKeyState } from './ssh-types.ts';
+export { NotReadyError } from './readiness-api.ts';
+export type { CommandProbe, FileProbe, HttpProbe, LogProbe, ProbeResult, ReadinessConfig, ReadinessProbe, ReadinessRound, ReadinessStatus, TcpProbe, WaitForReadyOptions } from './readiness-types.ts';
 export { ErrorCode, FaasError, isFaasError } from '@faas/protocol/errors';

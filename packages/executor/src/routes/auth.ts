@@ -30,7 +30,7 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** The URL with any access_token removed, for logs. */
+/** The URL with any access_token (API key) or faas_token (port access token) removed, for logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]');
+  return url.replace(/([?&](?:access_token|faas_token)=)[^&]*/g, '$1[redacted]');
 }

@@ -4,6 +4,7 @@ import { Execution, KillRequest, type ExecutionEvent } from '@faas/protocol';
 import { executionToWire } from './wire-mapping.ts';
 import { toFaasError } from './error-handler.ts';
 import { typed, type RouteServices } from './route-context.ts';
+import { startEventStream } from './event-stream-reply.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const AfterQuery = Type.Object(
@@ -61,17 +62,7 @@ export function executionRoutes(services: RouteServices) {
 }
 
 async function sendSse(reply: FastifyReply, events: AsyncGenerator<ExecutionEvent>, abort: AbortController): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  res.flushHeaders();
-  const onClose = () => abort.abort();
-  res.once('close', onClose);
+  const { res, onClose } = startEventStream(reply, abort);
   const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
   let lastSeq = 0;
   try {

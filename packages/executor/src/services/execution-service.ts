@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { FaasError, type ExecModeName, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
-import { SANDBOX_HOME, SANDBOX_USER, WORKSPACE } from '../runtime/bwrap/host-environment.ts';
+import { WORKSPACE } from '../runtime/bwrap/host-environment.ts';
+import { sandboxBaseEnv } from './sandbox-env.ts';
 import type { ProcessExit, RuntimeProcess } from '../runtime/types.ts';
 import type { ExecutionRecord, InstanceRecord } from '../store/types.ts';
 import { checkEnvVars } from '../util/env-vars.ts';
@@ -314,14 +315,7 @@ export class ExecutionService {
 /** What every process starts with; instance and request variables go on top. */
 function baseEnv(instanceId: string, executionId: string): Record<string, string> {
   return {
-    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    HOME: SANDBOX_HOME,
-    USER: SANDBOX_USER,
-    LOGNAME: SANDBOX_USER,
-    LANG: 'C.UTF-8',
-    HOSTNAME: instanceId,
-    TERM: 'dumb',
-    FAAS_INSTANCE_ID: instanceId,
+    ...sandboxBaseEnv(instanceId),
     FAAS_EXECUTION_ID: executionId,
     FAAS_PROGRESS_FD: '3',
   };

@@ -23,6 +23,7 @@ export type InstanceEndListener = (instanceId: string, reason: string) => Promis
 export class InstanceService {
   private readonly allocation = new Mutex();
   private readonly endListeners: InstanceEndListener[] = [];
+  private readonly deletedListeners: Array<(instanceId: string) => Promise<void> | void> = [];
   private readonly deleting = new Map<string, Promise<InstanceRecord>>();
   private alive = 0;
   /** Host uids of instances that are not deleted (their files may still exist). */
@@ -36,6 +37,15 @@ export class InstanceService {
 
   onInstanceEnd(listener: InstanceEndListener): void {
     this.endListeners.push(listener);
+  }
+
+  /**
+   * Hooks for what must go with a deleted instance (its SSH keys). Unlike `onInstanceEnd`,
+   * which also fires when an instance stops or dies and may come back, these run only once its
+   * record says `deleted`.
+   */
+  onInstanceDeleted(listener: (instanceId: string) => Promise<void> | void): void {
+    this.deletedListeners.push(listener);
   }
 
   /** The warm pool creates take from (set by app.ts). */
@@ -284,6 +294,7 @@ export class InstanceService {
     }
     const deleted = await store.instances.update(id, { state: 'deleted', stateReason: reason, stoppedAt: record.stoppedAt ?? clock.now() });
     this.usedUids?.delete(record.hostUid);
+    for (const l of this.deletedListeners) await l(id);
     return deleted;
   }
 

@@ -25,6 +25,8 @@ export class Metrics {
   readonly poolHits = new Counter({ name: 'faas_pool_hits_total', help: 'Creates served from a warm pool', labelNames: ['env'] as const, registers: [this.registry] });
   readonly poolMisses = new Counter({ name: 'faas_pool_misses_total', help: 'Creates served cold while the environment had a warm pool', labelNames: ['env'] as const, registers: [this.registry] });
   readonly poolStartFailures = new Counter({ name: 'faas_pool_start_failures_total', help: 'Pooled instances that failed to start', labelNames: ['env'] as const, registers: [this.registry] });
+  readonly sshLogins = new Counter({ name: 'faas_ssh_logins_total', help: 'SSH login attempts decided by the gateway, by result (ok, failed)', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly sshConnections = new Gauge({ name: 'faas_ssh_connections', help: 'SSH connections open now, logged in or not', registers: [this.registry] });
   /** Whole InstanceService.create, by source: warm (from a pool) or cold (started for the request). */
   readonly instanceAcquire = new Summary({
     name: 'faas_instance_acquire_seconds',

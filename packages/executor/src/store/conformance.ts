@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isFaasError } from '@faas/protocol';
-import type { CachedResultRecord, ExecutionRecord, InstanceRecord, SnapshotRecord, Store } from './types.ts';
+import type { CachedResultRecord, ExecutionRecord, InstanceRecord, SnapshotRecord, SshKeyRecord, Store } from './types.ts';
 
 /**
  * The behaviour every Store backend must have. A backend's test file calls this once per
@@ -383,6 +383,93 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       });
     });
 
+    describe('sshKeys', () => {
+      it('insert then get returns every field unchanged; lists by instance and fingerprint newest first', async () => {
+        const inst = await seedInstance(store);
+        const a = sshKeyRecord(inst.id, { createdAt: at(0) });
+        const b = sshKeyRecord(inst.id, { createdAt: at(10), rotatedFrom: a.id, revokedAt: at(20), revokeReason: 'rotated', byo: true, autoRotateBeforeMs: 5000, retiredAt: at(21), fingerprint: a.fingerprint });
+        await store.sshKeys.insert(a);
+        await store.sshKeys.insert(b);
+        assert.deepEqual(await store.sshKeys.get(b.id), b);
+        assert.equal(await store.sshKeys.get(freshId('key')), undefined);
+        assert.deepEqual((await store.sshKeys.listByInstance(inst.id)).map((k) => k.id), [b.id, a.id]);
+        assert.deepEqual((await store.sshKeys.listByFingerprint(a.fingerprint)).map((k) => k.id), [b.id, a.id]);
+        assert.deepEqual(await store.sshKeys.listByFingerprint('SHA256:none'), []);
+        assert.deepEqual((await store.sshKeys.listUnretired()).map((k) => k.id), [a.id]);
+      });
+
+      it('insert refuses a taken id (ID_CONFLICT) and an unknown instance (INSTANCE_NOT_FOUND)', async () => {
+        const inst = await seedInstance(store);
+        const key = sshKeyRecord(inst.id);
+        await store.sshKeys.insert(key);
+        await rejectsWithCode(store.sshKeys.insert(key), 'ID_CONFLICT');
+        await rejectsWithCode(store.sshKeys.insert(sshKeyRecord('inst-missing')), 'INSTANCE_NOT_FOUND');
+      });
+
+      it('update sets only revocation and retirement fields; unknown id is SSH_KEY_NOT_FOUND', async () => {
+        const inst = await seedInstance(store);
+        const key = sshKeyRecord(inst.id);
+        await store.sshKeys.insert(key);
+        const revoked = await store.sshKeys.update(key.id, { revokedAt: at(5), revokeReason: 'revoked' });
+        assert.deepEqual(revoked, { ...key, revokedAt: at(5), revokeReason: 'revoked' });
+        assert.deepEqual(await store.sshKeys.update(key.id, { retiredAt: at(6) }), { ...revoked, retiredAt: at(6) });
+        assert.deepEqual(await store.sshKeys.update(key.id, {}), { ...revoked, retiredAt: at(6) });
+        await rejectsWithCode(store.sshKeys.update(freshId('key'), { retiredAt: at(1) }), 'SSH_KEY_NOT_FOUND');
+      });
+
+      it('audit entries get ascending seqs and page per instance with after and limit', async () => {
+        const entry = (instanceId: string, event: 'issued' | 'login_failed', offset: number) => ({
+          at: at(offset),
+          instanceId,
+          keyId: event === 'issued' ? 'key-1' : null,
+          event,
+          fingerprint: 'SHA256:f',
+          clientAddress: event === 'issued' ? null : '127.0.0.1:40000',
+          details: { reason: 'unknown_key', n: offset },
+        });
+        const s1 = await store.sshKeys.appendAudit(entry('inst-a', 'issued', 1));
+        const s2 = await store.sshKeys.appendAudit(entry('inst-b', 'login_failed', 2));
+        const s3 = await store.sshKeys.appendAudit(entry('inst-a', 'login_failed', 3));
+        assert.ok(s1 < s2 && s2 < s3);
+        assert.deepEqual(await store.sshKeys.listAudit('inst-a'), [
+          { seq: s1, ...entry('inst-a', 'issued', 1) },
+          { seq: s3, ...entry('inst-a', 'login_failed', 3) },
+        ]);
+        assert.deepEqual((await store.sshKeys.listAudit('inst-a', { after: s1 })).map((e) => e.seq), [s3]);
+        assert.deepEqual((await store.sshKeys.listAudit('inst-a', { limit: 1 })).map((e) => e.seq), [s1]);
+        assert.deepEqual(await store.sshKeys.listAudit('inst-none'), []);
+      });
+    });
+
+    describe('exposedPorts', () => {
+      it('insert then get returns every field; lists by port; refuses a second exposure (PORT_ALREADY_EXPOSED) and an unknown instance', async () => {
+        const inst = await seedInstance(store);
+        const open = { instanceId: inst.id, port: 8080, tokenHash: null, createdAt: at(1) };
+        const guarded = { instanceId: inst.id, port: 3000, tokenHash: 'a'.repeat(64), createdAt: at(2) };
+        await store.exposedPorts.insert(open);
+        await store.exposedPorts.insert(guarded);
+        assert.deepEqual(await store.exposedPorts.get(inst.id, 3000), guarded);
+        assert.equal(await store.exposedPorts.get(inst.id, 1), undefined);
+        assert.deepEqual(await store.exposedPorts.listByInstance(inst.id), [guarded, open]);
+        await rejectsWithCode(store.exposedPorts.insert({ ...open, tokenHash: 'b'.repeat(64) }), 'PORT_ALREADY_EXPOSED', { instance_id: inst.id, port: 8080 });
+        await rejectsWithCode(store.exposedPorts.insert({ ...open, instanceId: freshId('missing') }), 'INSTANCE_NOT_FOUND');
+      });
+
+      it('delete, deleteByInstance and deleteOfDeletedInstances remove what they say and count it', async () => {
+        const a = await seedInstance(store);
+        const b = await seedInstance(store);
+        for (const [inst, port] of [[a, 1], [a, 2], [b, 1]] as const) await store.exposedPorts.insert({ instanceId: inst.id, port, tokenHash: null, createdAt: at(port) });
+        assert.equal(await store.exposedPorts.delete(a.id, 1), true);
+        assert.equal(await store.exposedPorts.delete(a.id, 1), false);
+        assert.equal(await store.exposedPorts.deleteByInstance(a.id), 1);
+        assert.deepEqual(await store.exposedPorts.listByInstance(a.id), []);
+        assert.equal(await store.exposedPorts.deleteOfDeletedInstances(), 0);
+        await store.instances.update(b.id, { state: 'deleted' });
+        assert.equal(await store.exposedPorts.deleteOfDeletedInstances(), 1);
+        assert.deepEqual(await store.exposedPorts.listByInstance(b.id), []);
+      });
+    });
+
     describe('withTransaction', () => {
       it('commits every write of the callback and returns its value', async () => {
         const instance = instanceRecord({ state: 'starting' });
@@ -642,6 +729,25 @@ function cachedResult(overrides: Partial<CachedResultRecord> = {}): CachedResult
     createdAt: at(0),
     lastUsedAt: at(0),
     hits: 0,
+    ...overrides,
+  };
+}
+
+function sshKeyRecord(instanceId: string, overrides: Partial<SshKeyRecord> = {}): SshKeyRecord {
+  return {
+    id: freshId('key'),
+    instanceId,
+    algorithm: 'ed25519',
+    publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPunSI4ocBZY/HIX3NHd6+jw6qbACsY+PaNv0D/kN9/Y faas:x',
+    fingerprint: `SHA256:${freshId('fp')}`,
+    createdAt: at(0),
+    expiresAt: at(30 * 86_400_000),
+    rotatedFrom: null,
+    revokedAt: null,
+    revokeReason: null,
+    byo: false,
+    autoRotateBeforeMs: null,
+    retiredAt: null,
     ...overrides,
   };
 }

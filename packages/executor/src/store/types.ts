@@ -170,6 +170,8 @@ export interface Store {
   readonly executions: ExecutionRepository;
   readonly snapshots: SnapshotRepository;
   readonly resultCache: ResultCacheRepository;
+  readonly sshKeys: SshKeyRepository;
+  readonly exposedPorts: ExposedPortRepository;
   /**
    * Runs `fn` in one transaction: all of its writes land or none do. The store passed to `fn`
    * must be used inside it (not the outer one). Nested calls join the outer transaction.
@@ -224,4 +226,104 @@ export interface ResultCacheRepository {
   oldestUsed(limit: number): Promise<Array<{ key: string; sizeBytes: number }>>;
   deleteKeys(keys: readonly string[]): Promise<number>;
   deleteExpired(createdBefore: Date): Promise<number>;
+}
+
+/** Algorithms of SSH keys (see `ssh/key-material.ts`). */
+export type SshKeyAlgorithmName = 'ed25519' | 'rsa' | 'ecdsa';
+
+/**
+ * An SSH key of an instance. Its private half, when the server made it, is a file (see
+ * `ssh/private-key-files.ts`), never a column. A key is live until the earlier of `expiresAt`
+ * and `revokedAt`; a `revokedAt` in the future is a scheduled revocation (a rotation's overlap).
+ */
+export interface SshKeyRecord {
+  /** `key-` + 16 base32 chars. */
+  id: string;
+  instanceId: string;
+  algorithm: SshKeyAlgorithmName;
+  /** One authorized_keys line. */
+  publicKey: string;
+  /** `SHA256:...` of the wire blob, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  createdAt: Date;
+  expiresAt: Date;
+  /** The key this one replaced (rotation chain). */
+  rotatedFrom: string | null;
+  revokedAt: Date | null;
+  /** rotated, evicted, revoked (by request), instance_deleted. */
+  revokeReason: string | null;
+  /** Bring-your-own: the user's public key; the server never held the private key. */
+  byo: boolean;
+  /** A successor is issued this long before expiry (null: never). */
+  autoRotateBeforeMs: number | null;
+  /**
+   * When the service noticed the key had ended, recorded that in the audit trail and removed
+   * its private key file. Null while live, and for an ended key not yet noticed.
+   */
+  retiredAt: Date | null;
+}
+
+export type SshKeyPatch = Partial<Pick<SshKeyRecord, 'revokedAt' | 'revokeReason' | 'retiredAt'>>;
+
+export type SshAuditEvent = 'issued' | 'rotated' | 'revoked' | 'expired' | 'login_succeeded' | 'login_failed';
+
+/** One entry of the SSH audit trail; entries are only ever appended. */
+export interface SshAuditRecord {
+  /** Ascending, assigned by the store: the cursor of `listAudit`. */
+  seq: number;
+  at: Date;
+  /** As given (a login attempt may name an instance that does not exist). */
+  instanceId: string;
+  keyId: string | null;
+  event: SshAuditEvent;
+  fingerprint: string | null;
+  clientAddress: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface SshKeyRepository {
+  /** Throws FaasError ID_CONFLICT when the id exists, INSTANCE_NOT_FOUND when the instance does not. */
+  insert(record: SshKeyRecord): Promise<void>;
+  get(id: string): Promise<SshKeyRecord | undefined>;
+  /** Every key of an instance, newest first (ties: id descending). */
+  listByInstance(instanceId: string): Promise<SshKeyRecord[]>;
+  /** Keys with this fingerprint, of any instance, newest first. */
+  listByFingerprint(fingerprint: string): Promise<SshKeyRecord[]>;
+  /** Keys not retired yet (live, or ended but not noticed), oldest first. */
+  listUnretired(): Promise<SshKeyRecord[]>;
+  /** Throws FaasError SSH_KEY_NOT_FOUND when the id is unknown. Returns the updated record. */
+  update(id: string, patch: SshKeyPatch): Promise<SshKeyRecord>;
+  /** Appends an entry and returns its seq. */
+  appendAudit(entry: Omit<SshAuditRecord, 'seq'>): Promise<number>;
+  /** Entries of an instance with seq > `after` (default 0), oldest first, at most `limit` (default 1000). */
+  listAudit(instanceId: string, options?: { after?: number; limit?: number }): Promise<SshAuditRecord[]>;
+}
+
+/**
+ * A port of an instance exposed at a public URL (`/p/<instance>/<port>/`). The access token
+ * itself is never stored: only its SHA-256, so a copy of the database opens no port.
+ */
+export interface ExposedPortRecord {
+  instanceId: string;
+  port: number;
+  /** SHA-256 (hex) of the access token; null when the port needs none (public). */
+  tokenHash: string | null;
+  createdAt: Date;
+}
+
+export interface ExposedPortRepository {
+  /**
+   * Throws FaasError PORT_ALREADY_EXPOSED when this port of the instance is exposed already,
+   * INSTANCE_NOT_FOUND when the instance does not exist.
+   */
+  insert(record: ExposedPortRecord): Promise<void>;
+  get(instanceId: string, port: number): Promise<ExposedPortRecord | undefined>;
+  /** The exposed ports of an instance, by port. */
+  listByInstance(instanceId: string): Promise<ExposedPortRecord[]>;
+  /** Returns whether it was exposed. */
+  delete(instanceId: string, port: number): Promise<boolean>;
+  /** Removes every exposure of the instance; returns how many. */
+  deleteByInstance(instanceId: string): Promise<number>;
+  /** Removes the exposures of instances whose record says `deleted` (what a crash mid-delete left); returns how many. */
+  deleteOfDeletedInstances(): Promise<number>;
 }

@@ -6,3 +6,6 @@ export * from './system.ts';
 export * from './snapshots.ts';
 export * from './modes.ts';
 export * from './sync.ts';
+export * from './ssh.ts';
+export * from './ports.ts';
+export * from './readiness.ts';

@@ -149,6 +149,62 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
       await db.schema.createIndex('result_cache_last_used_idx').on('result_cache').columns(['last_used_at']).execute();
     },
   },
+  '0004_ssh_keys': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('ssh_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('instance_id', 'text', (c) => c.notNull().references('instances.id'))
+        .addColumn('algorithm', 'text', (c) => c.notNull())
+        // The authorized_keys line; private keys are files (ssh/private-key-files.ts), never rows.
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('expires_at', 'integer', (c) => c.notNull())
+        .addColumn('rotated_from', 'text', (c) => c.references('ssh_keys.id'))
+        .addColumn('revoked_at', 'integer')
+        .addColumn('revoke_reason', 'text')
+        .addColumn('byo', 'integer', (c) => c.notNull())
+        .addColumn('auto_rotate_before_ms', 'integer')
+        .addColumn('retired_at', 'integer')
+        .modifyEnd(sql`strict`)
+        .execute();
+      await db.schema.createIndex('ssh_keys_instance_id_created_at_idx').on('ssh_keys').columns(['instance_id', 'created_at', 'id']).execute();
+      // The gateway's lookup of an offered key.
+      await db.schema.createIndex('ssh_keys_fingerprint_idx').on('ssh_keys').columns(['fingerprint']).execute();
+      // The sweep reads only keys not yet retired; retired ones pile up and stay out of this index.
+      await sql`create index ssh_keys_unretired_idx on ssh_keys (created_at, id) where retired_at is null`.execute(db);
+      await db.schema
+        .createTable('ssh_audit')
+        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        // No reference: a failed login may name an instance that never existed, and is audited too.
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('key_id', 'text')
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text')
+        .addColumn('client_address', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .modifyEnd(sql`strict`)
+        .execute();
+      await db.schema.createIndex('ssh_audit_instance_id_seq_idx').on('ssh_audit').columns(['instance_id', 'seq']).execute();
+    },
+  },
+  '0005_exposed_ports': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('exposed_ports')
+        .addColumn('instance_id', 'text', (c) => c.notNull().references('instances.id'))
+        .addColumn('port', 'integer', (c) => c.notNull())
+        // SHA-256 hex of the access token, null for a public port; the token itself is never stored.
+        .addColumn('token_hash', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        // One exposure per port of an instance; the key also serves listing by instance.
+        .addPrimaryKeyConstraint('exposed_ports_pk', ['instance_id', 'port'])
+        .modifyEnd(sql`strict`)
+        .execute();
+    },
+  },
 };
 
 /**

@@ -18,10 +18,14 @@ import type {
   InstanceRecord,
   InstanceRepository,
   ResultCacheRepository,
+  SshKeyRepository,
+  ExposedPortRepository,
   Store,
 } from '../types.ts';
 import { migrateToLatest } from './migrations.ts';
 import { SqliteResultCacheRepository, type ResultCacheTable } from './sqlite-result-cache.ts';
+import { SqliteSshKeyRepository, type SshAuditTable, type SshKeysTable } from './sqlite-ssh-keys.ts';
+import { SqliteExposedPortRepository, type ExposedPortsTable } from './sqlite-exposed-ports.ts';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -105,6 +109,9 @@ export interface SqliteSchema {
   executions: ExecutionsTable;
   snapshots: SnapshotsTable;
   result_cache: ResultCacheTable;
+  ssh_keys: SshKeysTable;
+  ssh_audit: SshAuditTable;
+  exposed_ports: ExposedPortsTable;
 }
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -203,6 +210,8 @@ export class SqliteStore implements Store {
   readonly executions: ExecutionRepository;
   readonly snapshots: SnapshotRepository;
   readonly resultCache: ResultCacheRepository;
+  readonly sshKeys: SshKeyRepository;
+  readonly exposedPorts: ExposedPortRepository;
   readonly #shared: Shared;
   readonly #trx: Transaction<SqliteSchema> | undefined;
 
@@ -214,6 +223,8 @@ export class SqliteStore implements Store {
     this.executions = new SqliteExecutionRepository(db);
     this.snapshots = new SqliteSnapshotRepository(db);
     this.resultCache = new SqliteResultCacheRepository(db);
+    this.sshKeys = new SqliteSshKeyRepository(db);
+    this.exposedPorts = new SqliteExposedPortRepository(db);
   }
 
   async withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
