@@ -5,104 +5,111 @@
  *
  * The instance is running (not frozen) meanwhile, so a path could have been swapped for a
  * symlink since the walk: every file is opened with {@link RootedFs.openRead} (resolved inside
- * the instance's root, final component never followed, only regular files); the descriptor it
- * returns is then read directly. Small files are read with one synchronous call (a thread-pool
- * round trip per small file would cost more than reading it), large ones in 1 MiB chunks
- * through the thread pool, one ahead. The event loop is given back every few milliseconds, so
- * other requests are served while thousands of files are read.
+ * the instance's root, final component never followed, only regular files) on the event loop,
+ * in batches; a second thread ({@link ChecksumThread}) reads and hashes each batch's
+ * descriptors while the next batch is opened. Descriptors are closed here once their batch is
+ * answered. If the thread is gone, the batch is hashed on the event loop instead (positional
+ * reads, so nothing depends on how far the thread got).
+ *
+ * Checksums the instance's side computed before are reused by file identity (see
+ * ChecksumCache in @faas/protocol/sync).
  */
-import { closeSync, read, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { FaasError } from '@faas/protocol';
 import { createChecksumHasher, type ChecksumMemory, type FileIdentity, type ManifestEntry } from '@faas/protocol/sync';
-import type { RootedStat } from '../runtime/rooted-fs.ts';
-import type { RootedFs } from '../runtime/rooted-fs.ts';
+import type { RootedFs, RootedStat } from '../runtime/rooted-fs.ts';
+import type { ChecksumThread, ThreadResult } from './sync-checksum-thread.ts';
 
-const SMALL = 1024 * 1024;
+/** Files per batch, and bytes: a batch holds its descriptors open until it is answered. */
+const BATCH_FILES = 128;
+const BATCH_BYTES = 32 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
-/** The longest stretch of synchronous reading and hashing between two event-loop turns. */
-const SLICE_MS = 4;
 
-let smallBuf: Buffer | undefined;
-
-function readAt(fd: number, buf: Buffer, position: number): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))));
+interface Opened {
+  entry: ManifestEntry;
+  fd: number;
+  stat: RootedStat;
 }
 
 /**
  * Sets `checksum` on each of `entries` (files of the instance's tree under `baseRel`, paths
  * relative to it), read through `fs`. Throws what `openRead` throws (e.g. a file that became a
- * symlink or vanished since the walk).
+ * symlink or vanished since the walk), or the read error of a file.
  */
-export async function checksumRooted(fs: RootedFs, baseRel: string, entries: readonly ManifestEntry[], memory?: ChecksumMemory): Promise<void> {
-  if (entries.length === 0) return;
-  const h = await createChecksumHasher();
-  const buf = (smallBuf ??= Buffer.allocUnsafe(SMALL + 1));
+export async function checksumRooted(fs: RootedFs, baseRel: string, entries: readonly ManifestEntry[], memory: ChecksumMemory | undefined, thread: ChecksumThread): Promise<void> {
   const at = (p: string): string => (baseRel === '' ? p : `${baseRel}/${p}`);
-  const large: ManifestEntry[] = [];
-  let sliceStart = performance.now();
+  const todo: ManifestEntry[] = [];
   for (const e of entries) {
     const seen = memory?.identities.get(e.path);
     const known = seen === undefined ? undefined : memory!.cache.lookup(seen);
-    if (known !== undefined) {
-      e.checksum = known;
-      continue;
-    }
-    if (e.size >= SMALL) {
-      large.push(e);
-      continue;
-    }
-    const { fd, stat } = fs.openRead(at(e.path));
-    let n = 0;
-    try {
-      for (;;) {
-        const want = buf.length - n;
-        const got = readSync(fd, buf, n, want, null);
-        if (got === 0 || (n += got) === buf.length) break;
-        if (got < want && n === stat.size) break; // a regular file reads short only at its end: no read to see EOF
-      }
-    } finally {
-      closeSync(fd);
-    }
-    if (n === buf.length) {
-      large.push(e); // it grew
-      continue;
-    }
-    h.init();
-    h.update(buf.subarray(0, n));
-    e.checksum = h.digest('hex');
-    if (n === stat.size) memory?.cache.remember(identityOf(stat), e.checksum);
-    if (performance.now() - sliceStart > SLICE_MS) {
-      await yieldToLoop();
-      sliceStart = performance.now();
-    }
+    if (known !== undefined) e.checksum = known;
+    else todo.push(e);
   }
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-  for (const e of large) {
-    const { fd, stat } = fs.openRead(at(e.path));
-    let pending: Promise<number> | undefined;
+  let previous: Promise<void> = Promise.resolve();
+  let batch: Opened[] = [];
+  let bytes = 0;
+  const send = async (): Promise<void> => {
+    const mine = batch;
+    batch = [];
+    bytes = 0;
+    const answered = hashBatch(mine, thread, memory);
+    // One batch hashed while the next is opened; errors surface in order.
+    await previous;
+    previous = answered;
+  };
+  try {
+    for (const e of todo) {
+      const { fd, stat } = fs.openRead(at(e.path));
+      batch.push({ entry: e, fd, stat });
+      bytes += stat.size;
+      if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) {
+        await send();
+        await yieldToLoop();
+      }
+    }
+    if (batch.length > 0) await send();
+    await previous;
+  } finally {
+    for (const o of batch) closeSync(o.fd);
+    await previous.catch(() => undefined);
+  }
+}
+
+async function hashBatch(batch: Opened[], thread: ChecksumThread, memory: ChecksumMemory | undefined): Promise<void> {
+  try {
+    let results: ThreadResult[];
+    try {
+      results = await thread.checksum(batch.map((o) => o.fd));
+    } catch {
+      results = await hashHere(batch); // the thread is gone: the event loop does it
+    }
+    batch.forEach((o, i) => {
+      const r = results[i]!;
+      if ('error' in r) throw new FaasError('INTERNAL_ERROR', `reading ${JSON.stringify(o.entry.path)} in the instance failed: ${r.error}`, { path: o.entry.path });
+      o.entry.checksum = r.checksum;
+      if (r.size === o.stat.size) memory?.cache.remember(identityOf(o.stat), r.checksum);
+    });
+  } finally {
+    for (const o of batch) closeSync(o.fd);
+  }
+}
+
+let fallbackBuf: Buffer | undefined;
+
+async function hashHere(batch: Opened[]): Promise<ThreadResult[]> {
+  const h = await createChecksumHasher();
+  const buf = (fallbackBuf ??= Buffer.allocUnsafe(CHUNK));
+  return batch.map(({ fd }) => {
     try {
       h.init();
       let position = 0;
-      let which = 0;
-      pending = readAt(fd, bufs[0]!, 0);
-      for (;;) {
-        const got = await pending;
-        pending = undefined;
-        if (got === 0) break;
-        const current = bufs[which]!;
-        position += got;
-        which ^= 1;
-        pending = readAt(fd, bufs[which]!, position);
-        h.update(current.subarray(0, got));
-      }
-      e.checksum = h.digest('hex');
-      if (position === stat.size) memory?.cache.remember(identityOf(stat), e.checksum);
-    } finally {
-      // A read still in flight must end before its descriptor is closed (and maybe reused).
-      if (pending) await pending.catch(() => undefined);
-      closeSync(fd);
+      for (let got; (got = readSync(fd, buf, 0, CHUNK, position)) > 0; position += got) h.update(buf.subarray(0, got));
+      return { checksum: h.digest('hex'), size: position };
+    } catch (err) {
+      return { error: (err as Error).message };
     }
-  }
+  });
 }
 
 function identityOf(st: RootedStat): FileIdentity {

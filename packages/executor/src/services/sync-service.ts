@@ -6,6 +6,7 @@ import type { ManifestEntry, PlanStep, SyncOptions, SyncPlan, SyncResult } from 
 import type { Logger } from 'pino';
 import { RootedFs } from '../runtime/rooted-fs.ts';
 import { checksumRooted } from './sync-checksums.ts';
+import { ChecksumThread } from './sync-checksum-thread.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { InstanceRecord } from '../store/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -91,11 +92,18 @@ export class SyncService {
 
   /** Per instance: checksums of its files read by earlier checksum-mode syncs (see ChecksumCache). */
   private readonly checksumCaches = new Map<string, ChecksumCache>();
+  /** Reads and hashes the instance's side of checksum mode while the event loop opens the files. */
+  private readonly checksumThread = new ChecksumThread();
 
   constructor(private readonly deps: SyncServiceDeps) {
     deps.instances.onInstanceEnd((id) => {
       this.checksumCaches.delete(id);
     });
+  }
+
+  /** Stops the checksum thread (after the requests that use it ended). */
+  async close(): Promise<void> {
+    await this.checksumThread.close();
   }
 
   private checksumCache(instanceId: string): ChecksumCache {
@@ -130,7 +138,7 @@ export class SyncService {
     this.expire();
     const id = `sync-${randomBytes(10).toString('hex')}`;
     const fs = this.openRoot(instance);
-    const instanceChecksums = checksumRooted(fs, remoteRel, candidates, { cache: this.checksumCache(instanceId), identities }).then(
+    const instanceChecksums = checksumRooted(fs, remoteRel, candidates, { cache: this.checksumCache(instanceId), identities }, this.checksumThread).then(
       () => undefined,
       (error: unknown) => ({ error }),
     );
