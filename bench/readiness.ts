@@ -23,7 +23,7 @@ import type { ReadinessRequest } from '@faas/protocol';
 import type { InstanceRecord } from '../packages/executor/src/store/types.ts';
 import { RawBwrap } from './lib/baseline.ts';
 import { buildApp, type BenchApp } from './lib/faas.ts';
-import { envInt, ms, now, printTable, section, summarize, SUMMARY_HEADERS, summaryCells, verdict, type Summary } from './lib/stats.ts';
+import { envInt, ms, now, printTable, section, summarize, timeSeries, SUMMARY_HEADERS, summaryCells, verdict, type Summary } from './lib/stats.ts';
 
 /** Target: http, tcp and file probes under 5 ms at p50. */
 const TARGET_PROBE_MS = 5;
@@ -43,15 +43,8 @@ with open('/workspace/bound-%d' % port, 'w') as f: f.write(repr(time.time()))
 srv.serve_forever()
 `;
 
-async function series(n: number, fn: () => Promise<unknown>): Promise<Summary> {
-  for (let i = 0; i < WARMUP; i++) await fn();
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = now();
-    await fn();
-    samples.push(now() - t0);
-  }
-  return summarize(samples);
+function series(n: number, fn: () => Promise<unknown>): Promise<Summary> {
+  return timeSeries(n, fn, WARMUP);
 }
 
 async function exec(b: BenchApp, instance: InstanceRecord, code: string): Promise<string> {

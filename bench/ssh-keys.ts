@@ -10,20 +10,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSshKey, type SshKeyAlgorithm } from '../packages/executor/src/ssh/key-material.ts';
-import { envInt, ms, now, printTable, ratio, section, summarize, verdict, type Summary } from './lib/stats.ts';
+import { envInt, ms, printTable, ratio, section, timeSeries, verdict, type Summary } from './lib/stats.ts';
 
 /** Target: an in-process Ed25519 key (with its OpenSSH encodings) in under 1 ms at p50. */
 const TARGET_ED25519_MS = 1;
 
-async function timeAsync(n: number, fn: (i: number) => Promise<unknown>): Promise<Summary> {
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = now();
-    await fn(i);
-    samples.push(now() - t0);
-  }
-  return summarize(samples);
-}
+const timeAsync = (n: number, fn: (i: number) => Promise<unknown>): Promise<Summary> => timeSeries(n, fn);
 
 /** `ssh-keygen -t TYPE -N '' -f FILE -q`, timed from spawn to close. */
 function sshKeygen(args: string[]): Promise<void> {

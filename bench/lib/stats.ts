@@ -90,3 +90,15 @@ export function envInt(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
   return n;
 }
+
+/** Times `n` sequential awaited calls of `fn` (after `warmup` untimed ones) and summarizes them. */
+export async function timeSeries(n: number, fn: (i: number) => Promise<unknown>, warmup = 0): Promise<Summary> {
+  for (let i = 0; i < warmup; i++) await fn(i);
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    await fn(i);
+    samples.push(now() - t0);
+  }
+  return summarize(samples);
+}
