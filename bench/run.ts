@@ -15,6 +15,7 @@ import { snapshotHash } from './snapshot-hash.ts';
 import { snapshots } from './snapshots.ts';
 import { sshKeys } from './ssh-keys.ts';
 import { sshBench } from './ssh.ts';
+import { sessions } from './sessions.ts';
 import { sync } from './sync.ts';
 import { throughput } from './throughput.ts';
 
@@ -31,9 +32,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   ssh: sshBench,
   readiness,
   ports,
+  sessions,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync', 'ssh-keys', 'ssh', 'readiness', 'ports'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync', 'ssh-keys', 'ssh', 'readiness', 'ports', 'sessions'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {

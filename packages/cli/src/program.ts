@@ -13,6 +13,7 @@ import { registerExecCommand } from './commands/executions/exec.ts';
 import { registerLogsCommand } from './commands/executions/logs.ts';
 import { registerInstancesCommands } from './commands/instances/index.ts';
 import { registerServeCommand } from './commands/server/serve.ts';
+import { registerSessionCommands } from './commands/sessions/index.ts';
 import { registerSnapshotCommands } from './commands/snapshots/index.ts';
 import { registerSshCommands } from './commands/ssh/index.ts';
 import { registerPortCommands } from './commands/ports/index.ts';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerWaitCommand(program);
   registerSshCommands(program);
   registerPortCommands(program);
+  registerSessionCommands(program);
   return program;
 }
 

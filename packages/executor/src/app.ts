@@ -23,6 +23,8 @@ import { readinessRoutes } from './routes/readiness-routes.ts';
 import { ReadinessService } from './services/readiness/readiness-service.ts';
 import { sshRoutes } from './routes/ssh-routes.ts';
 import { SshKeyService } from './services/ssh-key-service.ts';
+import { sessionRoutes } from './routes/session-routes.ts';
+import { SessionService } from './services/sessions/session-service.ts';
 import { PrivateKeyFiles } from './ssh/private-key-files.ts';
 import { environmentRoutes } from './routes/environment-routes.ts';
 import { EnvironmentCatalog } from './services/environment-catalog.ts';
@@ -112,6 +114,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   instances.onInstanceDeleted((id) =>
     ports.instanceDeleted(id).catch((err: unknown) => logger.error({ err, instance: id }, 'removing the exposed ports of a deleted instance failed; the next start removes them')),
   );
+  const sessions = new SessionService({ store: deps.store, instances, executions, snapshots, config, clock, logger });
   const execute = new ExecuteService({
     store: deps.store,
     instances,
@@ -140,9 +143,12 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   // After instances.recover(): exposures of instances it deleted go too.
   const portLeftovers = await ports.recover();
   if (portLeftovers > 0) logger.info({ removed: portLeftovers }, 'removed exposed ports of deleted instances');
+  // After executions and instances recovered: live sessions of the previous run end (executor_restart).
+  const endedSessions = await sessions.recover();
+  if (endedSessions > 0) logger.warn({ sessions: endedSessions }, 'sessions ended by the previous shutdown; resume them with POST /api/v1/executions/:id/resume');
 
   const sshGateway = createSshGateway(deps, sshKeys, config, instances, logger, metrics);
-  const services: RouteServices = { instances, executions, execute, snapshots, cache, sync, ports, portProxyTimeoutMs: config.portProxyTimeoutMs, readiness, sshKeys, sshGatewayInfo: () => sshGateway?.info() ?? null, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
+  const services: RouteServices = { instances, executions, execute, snapshots, cache, sync, ports, portProxyTimeoutMs: config.portProxyTimeoutMs, readiness, sshKeys, sessions, sshGatewayInfo: () => sshGateway?.info() ?? null, metrics, runtime: deps.runtime, clock, version: VERSION, environments: { catalog, pool }, maxInstances: config.maxInstances };
   const fastify: FastifyInstance = Fastify({
     loggerInstance: logger.child(
       {},
@@ -206,6 +212,7 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
   await fastify.register(sshRoutes(services));
   await fastify.register(portRoutes(services));
   await fastify.register(environmentRoutes(services));
+  await fastify.register(sessionRoutes(services));
 
   // Lookups already skip expired results; this reclaims their space (off the request path).
   const purge = async () => {
@@ -237,13 +244,16 @@ export async function build(deps: Dependencies, config: ExecutorConfig): Promise
         // Stop listening, then end the work in-flight requests wait on, then let them finish.
         const closing = fastify.close();
         executions.interruptAll();
+        await sessions.close();
         // The pool stops refilling and deletes its ready instances; handed-out ones go below.
         await pool.close();
         await instances.shutdown((id) => executions.isEphemeralInstance(id));
         await executions.drain();
+        await sessions.drain();
         await execute.drain();
         await closing;
         await catalog.close();
+        await sync.close();
         await deps.runtime.close();
         await deps.store.close();
       })();

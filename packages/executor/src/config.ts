@@ -67,6 +67,11 @@ export interface ExecutorConfig {
    * limit. From FAAS_PORT_PROXY_TIMEOUT_MS. @default 60000
    */
   portProxyTimeoutMs: number;
+  /**
+   * Longest a long-running session may last, extensions included (its cap is started_at + this).
+   * From FAAS_SESSION_MAX_DURATION_MS. @default 24 h
+   */
+  sessionMaxDurationMs: number;
 }
 
 export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): ExecutorConfig {
@@ -93,6 +98,7 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     sshAutoRotateBeforeMs: process.env.FAAS_SSH_AUTO_ROTATE_BEFORE_MS ? envInteger('FAAS_SSH_AUTO_ROTATE_BEFORE_MS', 0) : undefined,
     sshPort: envSshPort(),
     portProxyTimeoutMs: envInteger('FAAS_PORT_PROXY_TIMEOUT_MS', 60_000),
+    sessionMaxDurationMs: envInteger('FAAS_SESSION_MAX_DURATION_MS', 24 * 3600_000),
     ...(process.env.FAAS_SSH_HOST ? { sshHost: process.env.FAAS_SSH_HOST } : {}),
   };
   return { ...base, ...overrides, dataDir: resolve(overrides.dataDir ?? base.dataDir), defaults: { ...base.defaults, ...overrides.defaults }, maxima: { ...base.maxima, ...overrides.maxima } };

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { isFaasError } from '@faas/protocol/errors';
 import { completedEvent, outputEvent, sendError, sendJson, sseEvent, startFakeServer, startSse, wireExecution, type FakeHandler, type FakeServer } from '../test/fixtures/fake-server.ts';
-import { streamExecutionEvents, type StreamExecutionOptions } from './event-stream.ts';
-import type { ExecutionEvent } from './execution-types.ts';
+import { streamExecutionEvents, streamSessionEvents, type StreamExecutionOptions } from './event-stream.ts';
+import type { ExecutionEvent, ExecutionStreamEvent } from './execution-types.ts';
 import { HttpTransport } from './http-transport.ts';
 
 let server: FakeServer | undefined;
@@ -46,6 +46,26 @@ describe('streamExecutionEvents', () => {
     assert.equal(progress?.type === 'progress' && progress.message, 'compiling');
     assert.equal(completed?.type === 'completed' && completed.exitCode, 7);
     assert.equal(completed?.type === 'completed' && completed.exitReason, 'exited');
+  });
+
+  test('skips event types newer than the SDK, and session events unless asked for them, without throwing', async () => {
+    const time = '2026-12-04T16:00:00.000Z';
+    const { transport } = await setup((_req, res) => {
+      startSse(res);
+      res.write(sseEvent({ type: 'session.warning', seq: 1, time, session_id: 'sess-1', reason: 'max_duration', deadline: time, grace_period_ms: 500 }));
+      res.write(sseEvent({ type: 'some.future.event', seq: 2, time, anything: [1, 2] }));
+      res.write(sseEvent({ type: 'session.state', seq: 3, time, session_id: 'sess-1', state: 'expiring', state_reason: 'max_duration', deadline: time }));
+      res.write(sseEvent({ type: 'session.checkpoint', seq: 4, time, session_id: 'sess-1', checkpoint: { id: 'snap-1', content_hash: 'a'.repeat(64), created_at: time, size_bytes: 9 } }));
+      res.write(sseEvent(completedEvent(5, 0)));
+    });
+    assert.deepEqual((await collect(transport)).map((e) => `${e.seq}:${e.type}`), ['5:completed']);
+    const events: ExecutionStreamEvent[] = [];
+    for await (const event of streamSessionEvents(transport, 'exec-1')) events.push(event);
+    assert.deepEqual(events.map((e) => `${e.seq}:${e.type}`), ['1:session.warning', '3:session.state', '4:session.checkpoint', '5:completed']);
+    const [warning, state, checkpoint] = events;
+    assert.ok(warning?.type === 'session.warning' && warning.gracePeriodMs === 500 && warning.deadline instanceof Date && warning.sessionId === 'sess-1');
+    assert.ok(state?.type === 'session.state' && state.state === 'expiring' && state.stateReason === 'max_duration' && state.deadline instanceof Date);
+    assert.ok(checkpoint?.type === 'session.checkpoint' && checkpoint.checkpoint.sizeBytes === 9 && checkpoint.checkpoint.createdAt instanceof Date);
   });
 
   test('decodes base64 output into text and exact bytes', async () => {

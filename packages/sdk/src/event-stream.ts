@@ -11,12 +11,13 @@
  * dropped connection whose reason is known: reconnect, and report that code if it persists.
  */
 import { ErrorCode, FaasError, isFaasError } from '@faas/protocol/errors';
-import type { ExecutionEvent as WireExecutionEvent, Execution as WireExecution } from '@faas/protocol/wire';
+import type { ExecutionEvent as WireExecutionEvent, ExecutionStreamEvent as WireStreamEvent, Execution as WireExecution, SessionEvent as WireSessionEvent } from '@faas/protocol/wire';
 import { executionPath } from './api-paths.ts';
 import { isKnownErrorCode } from './error-mapping.ts';
-import type { ExecutionEvent } from './execution-types.ts';
+import type { ExecutionEvent, ExecutionStreamEvent } from './execution-types.ts';
 import type { HttpTransport, OpenStream } from './http-transport.ts';
 import { sleep } from './retry-policy.ts';
+import { SESSION_EVENT_TYPES, fromWireSessionEvent } from './session-wire-mapping.ts';
 import { parseSseStream } from './sse-parser.ts';
 import { fromWireEvent } from './wire-mapping.ts';
 
@@ -34,9 +35,9 @@ export interface StreamExecutionOptions {
   signal?: AbortSignal;
 }
 
-const KNOWN_EVENT_TYPES = new Set(['output', 'progress', 'completed', 'error']);
+const EXECUTION_EVENT_TYPES = new Set(['output', 'progress', 'completed', 'error']);
 
-function parseWireEvent(data: string, executionId: string): WireExecutionEvent {
+function parseWireEvent(data: string, executionId: string): WireStreamEvent {
   let value: unknown;
   try {
     value = JSON.parse(data);
@@ -47,7 +48,7 @@ function parseWireEvent(data: string, executionId: string): WireExecutionEvent {
   if (typeof value !== 'object' || value === null || typeof event.seq !== 'number' || typeof event.type !== 'string') {
     throw new FaasError(ErrorCode.INTERNAL_ERROR, `execution ${executionId}: an event lacks seq or type`, { data: data.slice(0, 500) });
   }
-  return value as WireExecutionEvent;
+  return value as WireStreamEvent;
 }
 
 /**
@@ -74,11 +75,28 @@ async function finishedAtOrBefore(transport: HttpTransport, executionId: string,
  * @example
  * for await (const event of streamExecutionEvents(transport, 'exec-1')) console.log(event.seq, event.type);
  */
-export async function* streamExecutionEvents(
+export function streamExecutionEvents(transport: HttpTransport, executionId: string, options: StreamExecutionOptions = {}): AsyncGenerator<ExecutionEvent, void, undefined> {
+  // Without session events, nothing but ExecutionEvents is yielded.
+  return streamEvents(transport, executionId, options, false) as AsyncGenerator<ExecutionEvent, void, undefined>;
+}
+
+/**
+ * As streamExecutionEvents, with the `session.*` events of a long-running session's execution
+ * too (for the Session handle; plain execution streams keep their event types).
+ *
+ * @example
+ * for await (const event of streamSessionEvents(transport, 'exec-1')) if (event.type === 'session.warning') console.warn(event.reason);
+ */
+export function streamSessionEvents(transport: HttpTransport, executionId: string, options: StreamExecutionOptions = {}): AsyncGenerator<ExecutionStreamEvent, void, undefined> {
+  return streamEvents(transport, executionId, options, true);
+}
+
+async function* streamEvents(
   transport: HttpTransport,
   executionId: string,
-  options: StreamExecutionOptions = {},
-): AsyncGenerator<ExecutionEvent, void, undefined> {
+  options: StreamExecutionOptions,
+  withSessionEvents: boolean,
+): AsyncGenerator<ExecutionStreamEvent, void, undefined> {
   const { signal } = options;
   const path = `${executionPath(executionId)}/events`;
   let lastSeq = options.after ?? 0;
@@ -107,9 +125,13 @@ export async function* streamExecutionEvents(
         if (wire.seq <= lastSeq) continue;
         lastSeq = wire.seq;
         delivered = true;
-        // An event type newer than this SDK is skipped, not fatal; its seq still counts.
-        if (!KNOWN_EVENT_TYPES.has(wire.type)) continue;
-        yield fromWireEvent(wire);
+        // An event type newer than this SDK (or not asked for) is skipped, not fatal; its seq still counts.
+        if (SESSION_EVENT_TYPES.has(wire.type)) {
+          if (withSessionEvents) yield fromWireSessionEvent(wire as WireSessionEvent);
+          continue;
+        }
+        if (!EXECUTION_EVENT_TYPES.has(wire.type)) continue;
+        yield fromWireEvent(wire as WireExecutionEvent);
         if (wire.type === 'completed' || wire.type === 'error') return;
       }
     } catch (error) {

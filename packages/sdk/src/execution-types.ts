@@ -3,6 +3,7 @@
  * snake_case wire forms live in @faas/protocol; `wire-mapping.ts` is the only place that
  * converts between the two.
  */
+import type { SessionEvent } from './session-types.ts';
 
 /**
  * Interpreter for `code`.
@@ -242,5 +243,18 @@ export interface ErrorEvent extends EventBase {
  * for await (const event of client.streamExecution(id)) {
  *   if (event.type === 'output') console.log(event.stream, event.data);
  * }
+ *
+ * Event types newer than this SDK are skipped, and so are the `session.*` events of a
+ * long-running session (`session.events()` yields those).
  */
 export type ExecutionEvent = OutputEvent | ProgressEvent | CompletedEvent | ErrorEvent;
+
+/**
+ * What the stream of a long-running session's execution carries: its process events and the
+ * session's (`session.*`). `ExecutionEvent` stays the process events alone, so code that
+ * switches over it exhaustively keeps compiling.
+ *
+ * @example
+ * for await (const event of session.events()) if (event.type === 'session.checkpoint') console.log(event.checkpoint.id);
+ */
+export type ExecutionStreamEvent = ExecutionEvent | SessionEvent;

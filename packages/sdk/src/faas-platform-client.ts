@@ -44,6 +44,9 @@ import { SshApi } from './ssh-api.ts';
 import { PortsApi } from './ports-api.ts';
 import type { ExposedPort, ExposePortOptions, PortFetchInit } from './port-types.ts';
 import { ReadinessApi } from './readiness-api.ts';
+import { Session } from './session-handle.ts';
+import type { LongRunningOptions, LongRunningRequest, ResumeSessionOptions, SessionCallbacks, SessionCheckpoint, SessionHeartbeat, SessionInfo } from './session-types.ts';
+import { SessionsApi } from './sessions-api.ts';
 import type { ReadinessConfig, ReadinessStatus, WaitForReadyOptions } from './readiness-types.ts';
 import type { RotateSSHKeyOptions, SshAccessKey, SshAuditEvent, SshAuditOptions, SshKey } from './ssh-types.ts';
 import { fromWireHealth, fromWireMetrics } from './wire-mapping.ts';
@@ -117,6 +120,7 @@ export class FaaSPlatformClient {
   readonly #ssh: SshApi;
   readonly #ports: PortsApi;
   readonly #readiness: ReadinessApi;
+  readonly #sessions: SessionsApi;
 
   /**
    * @example
@@ -140,6 +144,7 @@ export class FaaSPlatformClient {
     this.#ssh = new SshApi(transport);
     this.#ports = new PortsApi(transport, resolved.fetch);
     this.#readiness = new ReadinessApi(transport);
+    this.#sessions = new SessionsApi(transport);
   }
 
   /**
@@ -712,5 +717,102 @@ export class FaaSPlatformClient {
    */
   portFetch(instanceId: string, port: number, path: string, init: PortFetchInit = {}): Promise<Response> {
     return this.#ports.fetch(instanceId, port, path, init);
+  }
+
+  /**
+   * Starts a long-running session (docs/sessions.md): the command runs for up to
+   * `maxDuration` ms, in a fresh instance or `request.instanceId`, and ends early when no
+   * heartbeat came for `idleTimeout`. Resolves with a `Session` handle that heartbeats by itself
+   * (on a timer that does not keep the process alive) until closed or the session ended; the
+   * callbacks in `options` see the output from the start and every session event. Not retried
+   * on a dropped connection: that could start a second session.
+   *
+   * @example
+   * const session = await client.startLongRunningExecution(
+   *   { command: ['python3', 'train.py'] },
+   *   { maxDuration: 8 * 3_600_000, heartbeatInterval: 30_000, idleTimeout: 300_000, checkpointInterval: 600_000, onStdout: (t) => process.stdout.write(t) },
+   * );
+   * session.onWarning((w) => console.warn(`ending: ${w.reason}`));
+   * const final = await session.wait();
+   */
+  async startLongRunningExecution(request: LongRunningRequest, options: LongRunningOptions): Promise<Session> {
+    const { heartbeat, heartbeatRetries, onOutput, onStdout, onStderr, onWarning, onCheckpoint, onStateChange, onError } = options;
+    const info = await this.#sessions.start(request, options);
+    return new Session(this.#sessions, info, { onOutput, onStdout, onStderr, onWarning, onCheckpoint, onStateChange, onError }, { heartbeat, heartbeatRetries });
+  }
+
+  /**
+   * A handle on an existing session (by session or execution id), read from the server. It
+   * heartbeats by itself unless `heartbeat: false`, like the handle of a start.
+   *
+   * @example
+   * const session = await client.session('sess-0a1b2c3d4e5f6g7h', { onStdout: (t) => process.stdout.write(t) });
+   */
+  async session(id: string, options: SessionCallbacks & { heartbeat?: boolean; heartbeatRetries?: number } = {}): Promise<Session> {
+    const { heartbeat, heartbeatRetries, ...callbacks } = options;
+    return new Session(this.#sessions, await this.#sessions.get(id), callbacks, { heartbeat, heartbeatRetries });
+  }
+
+  /**
+   * One heartbeat for a session (by session or execution id); resolves with its deadline and
+   * state. Unknown: SESSION_NOT_FOUND; ended: SESSION_NOT_ACTIVE.
+   *
+   * @example
+   * const { deadline } = await client.sendHeartbeat('sess-0a1b2c3d4e5f6g7h');
+   */
+  sendHeartbeat(id: string): Promise<SessionHeartbeat> {
+    return this.#sessions.heartbeat(id);
+  }
+
+  /**
+   * Moves a session's deadline `ms` later and resolves with the session. Past the server's cap
+   * or `maxExtensions`: SESSION_EXTENSION_REFUSED (`details.reason` says which).
+   *
+   * @example
+   * const { deadline, extendedCount } = await client.extendSession(session.id, 30 * 60_000);
+   */
+  extendSession(id: string, ms: number): Promise<SessionInfo> {
+    return this.#sessions.extend(id, ms);
+  }
+
+  /**
+   * Reads a session: state, deadline, last heartbeat, checkpoints.
+   *
+   * @example
+   * const { state, deadline } = await client.getSession('sess-0a1b2c3d4e5f6g7h');
+   */
+  getSession(id: string): Promise<SessionInfo> {
+    return this.#sessions.get(id);
+  }
+
+  /**
+   * Ends a session now (warning, SIGTERM, SIGKILL after the grace period, final checkpoint).
+   *
+   * @example
+   * const { stateReason } = await client.stopSession(session.id); // 'stopped'
+   */
+  stopSession(id: string): Promise<SessionInfo> {
+    return this.#sessions.stop(id);
+  }
+
+  /**
+   * Starts an ended session again from its latest checkpoint, under the same session id and
+   * deadline (a new execution). Env var values are not stored: pass them again if it needs them.
+   *
+   * @example
+   * const { executionId } = await client.resumeSession('sess-0a1b2c3d4e5f6g7h');
+   */
+  resumeSession(id: string, options: ResumeSessionOptions = {}): Promise<SessionInfo> {
+    return this.#sessions.resume(id, options);
+  }
+
+  /**
+   * Takes a checkpoint of a session's instance now.
+   *
+   * @example
+   * const { id, contentHash } = await client.checkpointSession(session.id);
+   */
+  checkpointSession(id: string): Promise<SessionCheckpoint> {
+    return this.#sessions.checkpoint(id);
   }
 }

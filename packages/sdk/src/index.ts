@@ -41,6 +41,24 @@ export { DEFAULT_PLATFORM_URL, resolveClientOptions, type FaaSPlatformClientOpti
 export { InstancesClient } from './instances-client.ts';
 export { Instance } from './instance-handle.ts';
 export { ExecutionHandle } from './execution-handle.ts';
+export { DEFAULT_HEARTBEAT_RETRIES, Session } from './session-handle.ts';
+export { FINAL_SESSION_STATES, isFinalSessionState } from './session-types.ts';
+export type {
+  LongRunningOptions,
+  LongRunningRequest,
+  ResumeSessionOptions,
+  SessionCallbacks,
+  SessionCheckpoint,
+  SessionCheckpointEvent,
+  SessionEvent,
+  SessionHeartbeat,
+  SessionInfo,
+  SessionState,
+  SessionStateEvent,
+  SessionStateReason,
+  SessionWaitOptions,
+  SessionWarningEvent,
+} from './session-types.ts';
 export type { WaitOptions } from './executions-api.ts';
 export type { StreamExecutionOptions } from './event-stream.ts';
 export { generateExecutionId } from './execution-id.ts';
@@ -56,6 +74,7 @@ export type {
   ExecutionResult,
   ExecutionStarted,
   ExecutionStatus,
+  ExecutionStreamEvent,
   ExitReason,
   KillOptions,
   KillSignal,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { Execution, KillRequest, type ExecutionEvent } from '@faas/protocol';
+import { Execution, KillRequest, type ExecutionStreamEvent } from '@faas/protocol';
 import { executionToWire } from './wire-mapping.ts';
 import { toFaasError } from './error-handler.ts';
 import { typed, type RouteServices } from './route-context.ts';
@@ -61,7 +61,7 @@ export function executionRoutes(services: RouteServices) {
   };
 }
 
-async function sendSse(reply: FastifyReply, events: AsyncGenerator<ExecutionEvent>, abort: AbortController): Promise<void> {
+async function sendSse(reply: FastifyReply, events: AsyncGenerator<ExecutionStreamEvent>, abort: AbortController): Promise<void> {
   const { res, onClose } = startEventStream(reply, abort);
   const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
   let lastSeq = 0;

@@ -12,6 +12,7 @@ import type { SyncService } from '../services/sync-service.ts';
 import type { PortService } from '../services/port-service.ts';
 import type { ReadinessService } from '../services/readiness/readiness-service.ts';
 import type { SshKeyService } from '../services/ssh-key-service.ts';
+import type { SessionService } from '../services/sessions/session-service.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -31,6 +32,8 @@ export interface RouteServices {
   readiness: ReadinessService;
   /** SSH keys of instances (ssh-routes; the SSH gateway checks offered keys with it). */
   sshKeys: SshKeyService;
+  /** Long-running sessions (session-routes). */
+  sessions: SessionService;
   /**
    * Where the SSH gateway listens and its host key fingerprint, or null when no gateway runs
    * (GET .../ssh then answers `connection: null`). Read per request: whoever starts the gateway

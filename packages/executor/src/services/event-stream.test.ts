@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
-import type { ExecutionEvent } from '@faas/protocol';
+import type { ExecutionStreamEvent } from '@faas/protocol';
 import { streamEvents, type EventStreamSource } from './event-stream.ts';
 import { ExecutionLogWriter } from './execution-log.ts';
 
@@ -16,7 +16,7 @@ interface Log {
   writer: ExecutionLogWriter;
   source: EventStreamSource;
   output(count: number): void;
-  complete(): ExecutionEvent;
+  complete(): ExecutionStreamEvent;
 }
 
 /** A real log writer in a temp file; `source.live()` returns it until it is closed, like the service. */
@@ -39,7 +39,7 @@ function openLog(): Log {
   };
 }
 
-async function collect(events: AsyncGenerator<ExecutionEvent>): Promise<number[]> {
+async function collect(events: AsyncGenerator<ExecutionStreamEvent>): Promise<number[]> {
   const seqs: number[] = [];
   for await (const e of events) seqs.push(e.seq);
   return seqs;

@@ -1,4 +1,4 @@
-import { isTerminalEvent, type ExecutionEvent } from '@faas/protocol';
+import { isTerminalEvent, type ExecutionStreamEvent } from '@faas/protocol';
 import { readLog, type ExecutionLogWriter } from './execution-log.ts';
 
 /** Events a slow reader may fall behind by before it is switched back to reading the file. */
@@ -15,7 +15,7 @@ export interface EventStreamSource {
  * then live as they are appended, until the terminal event. A reader that falls far behind
  * stops buffering in memory and catches up from the file instead.
  */
-export async function* streamEvents(source: EventStreamSource, after: number, signal?: AbortSignal): AsyncGenerator<ExecutionEvent> {
+export async function* streamEvents(source: EventStreamSource, after: number, signal?: AbortSignal): AsyncGenerator<ExecutionStreamEvent> {
   let cursor = after;
   for (;;) {
     if (signal?.aborted) return;
@@ -32,7 +32,7 @@ export async function* streamEvents(source: EventStreamSource, after: number, si
       continue;
     }
 
-    const queue: ExecutionEvent[] = [];
+    const queue: ExecutionStreamEvent[] = [];
     let overflow = false;
     let wake: (() => void) | undefined;
     const onAbort = () => wake?.();

@@ -3,7 +3,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { ExecutionEvent } from '@faas/protocol';
+import type { ExecutionStreamEvent } from '@faas/protocol';
 import { ExecutionLogWriter, logPath, parseLog, readLog, readLogSync } from './execution-log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'faas-execution-log-'));
@@ -104,20 +104,20 @@ describe('parseLog', () => {
 
   it('ignores a torn last line (a crash in the middle of a write)', () => {
     const torn = line(e1) + line(e2) + '{"type":"output","stream":"std';
-    assert.deepEqual(parseLog(torn), [e1, e2] as ExecutionEvent[]);
+    assert.deepEqual(parseLog(torn), [e1, e2] as ExecutionStreamEvent[]);
   });
 
   it('ignores a complete last object that lacks its newline (the write was cut before it)', () => {
-    assert.deepEqual(parseLog(line(e1) + JSON.stringify(e2)), [e1] as ExecutionEvent[]);
+    assert.deepEqual(parseLog(line(e1) + JSON.stringify(e2)), [e1] as ExecutionStreamEvent[]);
   });
 
   it('trusts nothing after a corrupt line', () => {
-    assert.deepEqual(parseLog(`${line(e1)}{garbage\n${line(e2)}`), [e1] as ExecutionEvent[]);
+    assert.deepEqual(parseLog(`${line(e1)}{garbage\n${line(e2)}`), [e1] as ExecutionStreamEvent[]);
   });
 
   it('parses an empty text to no events and skips blank lines', () => {
     assert.deepEqual(parseLog(''), []);
-    assert.deepEqual(parseLog(`\n${line(e1)}\n`), [e1] as ExecutionEvent[]);
+    assert.deepEqual(parseLog(`\n${line(e1)}\n`), [e1] as ExecutionStreamEvent[]);
   });
 
   it('reads a torn log file from disk up to its last whole line', async () => {

@@ -1,9 +1,9 @@
 import { closeSync, fsync, mkdirSync, openSync, readFileSync, writeSync, close as closeFd, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ExecutionEvent } from '@faas/protocol';
+import type { ExecutionStreamEvent } from '@faas/protocol';
 
-type EventBody = ExecutionEvent extends infer E ? (E extends ExecutionEvent ? Omit<E, 'seq' | 'time'> : never) : never;
+type EventBody = ExecutionStreamEvent extends infer E ? (E extends ExecutionStreamEvent ? Omit<E, 'seq' | 'time'> : never) : never;
 
 /**
  * The durable, append-only event log of one execution: one JSON event per line. An event is
@@ -13,7 +13,7 @@ type EventBody = ExecutionEvent extends infer E ? (E extends ExecutionEvent ? Om
 export class ExecutionLogWriter {
   private fd: number | undefined;
   private seq: number;
-  private readonly listeners = new Set<(event: ExecutionEvent) => void>();
+  private readonly listeners = new Set<(event: ExecutionStreamEvent) => void>();
   private finished = false;
 
   constructor(
@@ -34,9 +34,9 @@ export class ExecutionLogWriter {
     return this.finished;
   }
 
-  append(body: EventBody): ExecutionEvent {
+  append(body: EventBody): ExecutionStreamEvent {
     if (this.fd === undefined) throw new Error(`execution log ${this.path} is closed`);
-    const event = { ...body, seq: this.seq + 1, time: this.now().toISOString() } as ExecutionEvent;
+    const event = { ...body, seq: this.seq + 1, time: this.now().toISOString() } as ExecutionStreamEvent;
     writeSync(this.fd, `${JSON.stringify(event)}\n`);
     this.seq = event.seq;
     if (event.type === 'completed' || event.type === 'error') this.finished = true;
@@ -45,7 +45,7 @@ export class ExecutionLogWriter {
   }
 
   /** Listeners are called synchronously after each append. */
-  listen(listener: (event: ExecutionEvent) => void): () => void {
+  listen(listener: (event: ExecutionStreamEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -66,8 +66,8 @@ export class ExecutionLogWriter {
 }
 
 /** Parses complete lines of a log; a torn last line (crash mid-write) is ignored. */
-export function parseLog(text: string): ExecutionEvent[] {
-  const events: ExecutionEvent[] = [];
+export function parseLog(text: string): ExecutionStreamEvent[] {
+  const events: ExecutionStreamEvent[] = [];
   let start = 0;
   for (;;) {
     const nl = text.indexOf('\n', start);
@@ -76,7 +76,7 @@ export function parseLog(text: string): ExecutionEvent[] {
     start = nl + 1;
     if (line.length === 0) continue;
     try {
-      events.push(JSON.parse(line) as ExecutionEvent);
+      events.push(JSON.parse(line) as ExecutionStreamEvent);
     } catch {
       // a torn line can only be the last; anything after it is not trusted either
       break;
@@ -85,7 +85,7 @@ export function parseLog(text: string): ExecutionEvent[] {
   return events;
 }
 
-export async function readLog(path: string): Promise<ExecutionEvent[]> {
+export async function readLog(path: string): Promise<ExecutionStreamEvent[]> {
   try {
     return parseLog(await readFile(path, 'utf8'));
   } catch (err) {
@@ -94,7 +94,7 @@ export async function readLog(path: string): Promise<ExecutionEvent[]> {
   }
 }
 
-export function readLogSync(path: string): ExecutionEvent[] {
+export function readLogSync(path: string): ExecutionStreamEvent[] {
   return existsSync(path) ? parseLog(readFileSync(path, 'utf8')) : [];
 }
 

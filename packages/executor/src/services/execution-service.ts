@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FaasError, type ExecModeName, type ExecRequest, type ExecutionEvent, type ExitReason } from '@faas/protocol';
+import { FaasError, type ExecModeName, type ExecRequest, type ExecutionStreamEvent, type ExitReason } from '@faas/protocol';
 import { WORKSPACE } from '../runtime/bwrap/host-environment.ts';
 import { sandboxBaseEnv } from './sandbox-env.ts';
 import type { ProcessExit, RuntimeProcess } from '../runtime/types.ts';
@@ -41,6 +41,25 @@ interface Running {
   done: Promise<ExecutionRecord>;
   /** Ended because the server shut down: recorded as interrupted, like a crash. */
   interrupted?: boolean;
+  /** Called right before the terminal event is appended (a session adds its final state there). */
+  beforeTerminal?: (exit: ProcessExit, reason: ExitReason, interrupted: boolean) => void;
+}
+
+/** Body of an event appended by another service (a session's events), without seq and time. */
+export type AppendedEventBody = ExecutionStreamEvent extends infer E ? (E extends ExecutionStreamEvent ? Omit<E, 'seq' | 'time'> : never) : never;
+
+/** What a caller of `start` may add to an execution. */
+export interface StartOptions {
+  ephemeral: boolean;
+  requestStarted: number;
+  mode?: ExecModeName;
+  /**
+   * A session's execution: the session's own deadline replaces the execution timeout (no timer
+   * here; the session ends it), and this is recorded as its timeout.
+   */
+  deadlineManagedMs?: number;
+  /** Called synchronously right before the terminal event is appended. */
+  beforeTerminal?: (exit: ProcessExit, reason: ExitReason, interrupted: boolean) => void;
 }
 
 /** Runs processes in instances, logs their events durably, and serves results and streams. */
@@ -51,9 +70,11 @@ export class ExecutionService {
   constructor(private readonly deps: ExecutionServiceDeps) {}
 
   /** Starts an execution; resolves once its process runs (or failed to start). */
-  async start(instance: InstanceRecord, request: ProcessRequest, options: { ephemeral: boolean; requestStarted: number; mode?: ExecModeName }): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
+  async start(instance: InstanceRecord, request: ProcessRequest, options: StartOptions): Promise<{ id: string; done: Promise<ExecutionRecord> }> {
     const { store, runtime, config, clock, metrics, logger } = this.deps;
-    const { argv, workingDir, envVars, timeoutMs } = this.validate(request);
+    const checked = this.validate(request);
+    const { argv, workingDir, envVars } = checked;
+    const timeoutMs = options.deadlineManagedMs ?? checked.timeoutMs;
     const id = request.id ?? newId('exec');
     if (request.id !== undefined) {
       const existing = this.running.get(id)?.record ?? (await store.executions.get(id));
@@ -91,7 +112,7 @@ export class ExecutionService {
     await store.executions.insert(record);
     const log = new ExecutionLogWriter(logPath(config.dataDir, id), 0, clock.now);
     let settle!: (r: ExecutionRecord) => void;
-    const run: Running = { record, log, stdout: [], stderr: [], keptBytes: 0, timers: [], done: new Promise((r) => (settle = r)) };
+    const run: Running = { record, log, stdout: [], stderr: [], keptBytes: 0, timers: [], done: new Promise((r) => (settle = r)), beforeTerminal: options.beforeTerminal };
     this.running.set(id, run);
     metrics.executionsStarted.inc();
     metrics.executionsRunning.inc();
@@ -141,12 +162,14 @@ export class ExecutionService {
       throw failure;
     }
     metrics.execStart.observe((clock.monotonicMs() - options.requestStarted) / 1000);
-    run.timers.push(
-      setTimeout(() => {
-        run.endReason ??= 'timeout';
-        void run.process!.signal('SIGKILL');
-      }, timeoutMs),
-    );
+    if (options.deadlineManagedMs === undefined) {
+      run.timers.push(
+        setTimeout(() => {
+          run.endReason ??= 'timeout';
+          void run.process!.signal('SIGKILL');
+        }, timeoutMs),
+      );
+    }
     void run.process.wait().then(
       (exit) => this.finish(run, exit, encoders).then(settle),
       (err: unknown) => {
@@ -193,12 +216,27 @@ export class ExecutionService {
   }
 
   /** Events after `after`; throws EXECUTION_NOT_FOUND before the first event when unknown. */
-  async events(id: string, after: number, signal?: AbortSignal): Promise<AsyncGenerator<ExecutionEvent>> {
+  async events(id: string, after: number, signal?: AbortSignal): Promise<AsyncGenerator<ExecutionStreamEvent>> {
     if (!this.running.has(id) && (await this.deps.store.executions.get(id)) === undefined) {
       throw new FaasError('EXECUTION_NOT_FOUND', `no execution with id ${id}`, { execution_id: id });
     }
     const path = logPath(this.deps.config.dataDir, id);
     return streamEvents({ path, live: () => this.running.get(id)?.log }, after, signal);
+  }
+
+  /**
+   * Appends an event to a running execution's log (and so to its live streams); undefined when
+   * it is not running here or its log has ended.
+   */
+  appendEvent(id: string, body: AppendedEventBody): ExecutionStreamEvent | undefined {
+    const run = this.running.get(id);
+    if (run === undefined || run.log.isFinished) return undefined;
+    return run.log.append(body);
+  }
+
+  /** True while the execution runs in this server. */
+  isRunning(id: string): boolean {
+    return this.running.has(id);
   }
 
   /** Signals the execution's whole tree; other signals than SIGKILL are followed by SIGKILL after `graceMs`. Resolves when it ended. */
@@ -281,6 +319,11 @@ export class ExecutionService {
       finishedAt: clock.now(),
       durationMs,
     });
+    try {
+      run.beforeTerminal?.(exit, exitReason, run.interrupted === true);
+    } catch (err) {
+      this.deps.logger.error({ err, execution: run.record.id }, 'a hook before the terminal event failed');
+    }
     if (run.interrupted) {
       run.log.append({ type: 'error', code: 'EXECUTION_INTERRUPTED', message: 'the executor shut down while this execution ran; output up to then is kept' });
     } else {
@@ -321,7 +364,7 @@ function baseEnv(instanceId: string, executionId: string): Record<string, string
   };
 }
 
-function outputBytesOf(events: ExecutionEvent[]): { stdout: Buffer; stderr: Buffer } {
+function outputBytesOf(events: ExecutionStreamEvent[]): { stdout: Buffer; stderr: Buffer } {
   const parts: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
   for (const e of events) {
     if (e.type === 'output') parts[e.stream].push(Buffer.from(e.data, e.encoding === 'base64' ? 'base64' : 'utf8'));
@@ -329,7 +372,7 @@ function outputBytesOf(events: ExecutionEvent[]): { stdout: Buffer; stderr: Buff
   return { stdout: Buffer.concat(parts.stdout), stderr: Buffer.concat(parts.stderr) };
 }
 
-function outputOf(events: ExecutionEvent[]): { stdout: string; stderr: string } {
+function outputOf(events: ExecutionStreamEvent[]): { stdout: string; stderr: string } {
   const { stdout, stderr } = outputBytesOf(events);
   return { stdout: stdout.toString('utf8'), stderr: stderr.toString('utf8') };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isFaasError } from '@faas/protocol';
-import type { CachedResultRecord, ExecutionRecord, InstanceRecord, SnapshotRecord, SshKeyRecord, Store } from './types.ts';
+import type { CachedResultRecord, ExecutionRecord, InstanceRecord, SessionRecord, SnapshotRecord, SshKeyRecord, Store } from './types.ts';
 
 /**
  * The behaviour every Store backend must have. A backend's test file calls this once per
@@ -438,6 +438,62 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         assert.deepEqual((await store.sshKeys.listAudit('inst-a', { after: s1 })).map((e) => e.seq), [s3]);
         assert.deepEqual((await store.sshKeys.listAudit('inst-a', { limit: 1 })).map((e) => e.seq), [s1]);
         assert.deepEqual(await store.sshKeys.listAudit('inst-none'), []);
+      });
+    });
+
+    describe('sessions', () => {
+      const session = (over: Partial<SessionRecord> = {}): SessionRecord => ({
+        id: freshId('sess'),
+        executionId: freshId('exec'),
+        instanceId: freshId('inst'),
+        ownsInstance: true,
+        nodeId: 'node-a',
+        state: 'running',
+        stateReason: null,
+        process: { command: ['sleep', '1'], workingDir: '/workspace', envVarNames: ['A'] },
+        startedAt: at(1),
+        deadline: at(5000),
+        lastHeartbeat: at(2),
+        maxDurationMs: 4999,
+        heartbeatIntervalMs: null,
+        idleTimeoutMs: 0,
+        gracePeriodMs: 10_000,
+        checkpointIntervalMs: 0,
+        checkpoints: [],
+        extendedCount: 0,
+        maxExtensions: 1,
+        autoExtend: false,
+        exitCode: null,
+        endedAt: null,
+        ...over,
+      });
+
+      it('insert then get returns every field; found by any of its executions; lists by state and node', async () => {
+        const s = session({ checkpoints: [{ snapshotId: 'snap-1', contentHash: 'c'.repeat(64), createdAt: at(3), sizeBytes: 7 }], heartbeatIntervalMs: 100 });
+        await store.sessions.insert(s);
+        assert.deepEqual(await store.sessions.get(s.id), s);
+        assert.deepEqual(await store.sessions.getByExecution(s.executionId), s);
+        await rejectsWithCode(store.sessions.insert(s), 'ID_CONFLICT');
+        const next = freshId('exec');
+        const updated = await store.sessions.update(s.id, { executionId: next, state: 'terminated', stateReason: 'executor_restart', endedAt: at(9) });
+        assert.equal(updated.deadline.getTime(), s.deadline.getTime());
+        assert.equal((await store.sessions.getByExecution(s.executionId))?.executionId, next, 'the earlier execution still names it');
+        assert.equal((await store.sessions.getByExecution(next))?.id, s.id);
+        const live = session({ nodeId: 'node-b' });
+        await store.sessions.insert(live);
+        assert.deepEqual((await store.sessions.list({ states: ['running'], nodeId: 'node-b' })).map((r) => r.id), [live.id]);
+        assert.ok((await store.sessions.list({ states: ['terminated'] })).some((r) => r.id === s.id));
+        await rejectsWithCode(store.sessions.update(freshId('sess'), { state: 'failed' }), 'SESSION_NOT_FOUND');
+      });
+
+      it('setHeartbeats writes many last_heartbeat values', async () => {
+        const a = session();
+        const b = session();
+        await store.sessions.insert(a);
+        await store.sessions.insert(b);
+        await store.withTransaction((tx) => tx.sessions.setHeartbeats([{ id: a.id, at: at(10) }, { id: b.id, at: at(11) }]));
+        assert.equal((await store.sessions.get(a.id))?.lastHeartbeat.getTime(), at(10).getTime());
+        assert.equal((await store.sessions.get(b.id))?.lastHeartbeat.getTime(), at(11).getTime());
       });
     });
 

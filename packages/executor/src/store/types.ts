@@ -1,4 +1,4 @@
-import type { ExecModeName, ExecutionStatus, ExitReason, InstanceState } from '@faas/protocol';
+import type { ExecModeName, ExecutionStatus, ExitReason, InstanceState, SessionEndReason, SessionState } from '@faas/protocol';
 
 /**
  * Metadata records as the domain sees them (camelCase, Dates). How a backend lays them out is
@@ -161,6 +161,64 @@ export interface ExecutionRepository {
   update(id: string, patch: ExecutionPatch): Promise<ExecutionRecord>;
 }
 
+/** One checkpoint of a session: a snapshot of its instance. */
+export interface SessionCheckpointRecord {
+  snapshotId: string;
+  contentHash: string;
+  createdAt: Date;
+  sizeBytes: number;
+}
+
+/** A long-running session (services/sessions/): an execution with a deadline, heartbeats and checkpoints. */
+export interface SessionRecord {
+  /** `sess-` + 16 base32 chars. */
+  id: string;
+  /** The current execution; a resume starts a new one. */
+  executionId: string;
+  instanceId: string;
+  /** The session created its instance (and deletes it when it ends). */
+  ownsInstance: boolean;
+  nodeId: string;
+  state: SessionState;
+  stateReason: SessionEndReason | null;
+  /** What a resume runs again. Env var values are never stored, only names. */
+  process: { command: string[]; workingDir: string; envVarNames: string[] };
+  startedAt: Date;
+  /** Changes only by an extension. */
+  deadline: Date;
+  lastHeartbeat: Date;
+  maxDurationMs: number;
+  heartbeatIntervalMs: number | null;
+  /** 0: none. */
+  idleTimeoutMs: number;
+  gracePeriodMs: number;
+  /** 0: none. */
+  checkpointIntervalMs: number;
+  /** Oldest first. */
+  checkpoints: SessionCheckpointRecord[];
+  extendedCount: number;
+  maxExtensions: number;
+  autoExtend: boolean;
+  exitCode: number | null;
+  endedAt: Date | null;
+}
+
+export type SessionPatch = Partial<Omit<SessionRecord, 'id' | 'startedAt' | 'nodeId'>>;
+
+export interface SessionRepository {
+  /** Also records `executionId` as one of its executions. Throws FaasError ID_CONFLICT when the id exists. */
+  insert(record: SessionRecord): Promise<void>;
+  get(id: string): Promise<SessionRecord | undefined>;
+  /** The session that ran this execution (its current one or an earlier one). */
+  getByExecution(executionId: string): Promise<SessionRecord | undefined>;
+  /** Sessions in these states (oldest first), of this node when given. */
+  list(filter: { states: readonly SessionState[]; nodeId?: string; limit?: number }): Promise<SessionRecord[]>;
+  /** Throws FaasError SESSION_NOT_FOUND when the id is unknown. A new `executionId` is recorded as one of its executions. */
+  update(id: string, patch: SessionPatch): Promise<SessionRecord>;
+  /** Many last_heartbeat writes in one statement each, inside one transaction (the heartbeat flush). */
+  setHeartbeats(entries: ReadonlyArray<{ id: string; at: Date }>): Promise<void>;
+}
+
 /**
  * The metadata store. Async even over synchronous SQLite so that a networked backend
  * (PostgreSQL) is an added folder, not a rewrite of every caller.
@@ -172,6 +230,7 @@ export interface Store {
   readonly resultCache: ResultCacheRepository;
   readonly sshKeys: SshKeyRepository;
   readonly exposedPorts: ExposedPortRepository;
+  readonly sessions: SessionRepository;
   /**
    * Runs `fn` in one transaction: all of its writes land or none do. The store passed to `fn`
    * must be used inside it (not the outer one). Nested calls join the outer transaction.

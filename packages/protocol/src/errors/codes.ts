@@ -111,6 +111,14 @@ export const ErrorCode = {
   INVALID_PROBE: 'INVALID_PROBE',
   /** SDK only: waitForReady ended without the instance becoming ready (timed out, or failed with stopOnFailure). */
   NOT_READY: 'NOT_READY',
+  /** No session has this id (a session id, or the id of one of its executions). */
+  SESSION_NOT_FOUND: 'SESSION_NOT_FOUND',
+  /** The session has ended (completed, failed or terminated): it takes no heartbeat, extension, checkpoint or stop. */
+  SESSION_NOT_ACTIVE: 'SESSION_NOT_ACTIVE',
+  /** An extension would pass the server's cap (started_at + sessionMaxDurationMs) or the session's max_extensions. */
+  SESSION_EXTENSION_REFUSED: 'SESSION_EXTENSION_REFUSED',
+  /** A resume is not possible: the session is still live, its deadline passed, or it has nothing to resume from. */
+  SESSION_NOT_RESUMABLE: 'SESSION_NOT_RESUMABLE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

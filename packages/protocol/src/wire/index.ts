@@ -9,3 +9,4 @@ export * from './sync.ts';
 export * from './ssh.ts';
 export * from './ports.ts';
 export * from './readiness.ts';
+export * from './sessions.ts';

@@ -204,6 +204,44 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
         .modifyEnd(sql`strict`)
         .execute();
     },
+  },  '0006_sessions': {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        // The current execution; every one the session ran is in session_executions.
+        .addColumn('execution_id', 'text', (c) => c.notNull())
+        .addColumn('instance_id', 'text', (c) => c.notNull())
+        .addColumn('owns_instance', 'integer', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('state_reason', 'text')
+        // What to run again on resume: argv, working dir and env var names (values are never stored).
+        .addColumn('process', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'integer', (c) => c.notNull())
+        .addColumn('deadline', 'integer', (c) => c.notNull())
+        .addColumn('last_heartbeat', 'integer', (c) => c.notNull())
+        .addColumn('max_duration_ms', 'integer', (c) => c.notNull())
+        .addColumn('heartbeat_interval_ms', 'integer')
+        .addColumn('idle_timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('grace_period_ms', 'integer', (c) => c.notNull())
+        .addColumn('checkpoint_interval_ms', 'integer', (c) => c.notNull())
+        .addColumn('checkpoints', 'text', (c) => c.notNull())
+        .addColumn('extended_count', 'integer', (c) => c.notNull())
+        .addColumn('max_extensions', 'integer', (c) => c.notNull())
+        .addColumn('auto_extend', 'integer', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('ended_at', 'integer')
+        .modifyEnd(sql`strict`)
+        .execute();
+      await db.schema.createIndex('sessions_state_idx').on('sessions').columns(['state', 'started_at', 'id']).execute();
+      await db.schema
+        .createTable('session_executions')
+        .addColumn('execution_id', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id'))
+        .modifyEnd(sql`strict`)
+        .execute();
+    },
   },
 };
 

@@ -20,12 +20,14 @@ import type {
   ResultCacheRepository,
   SshKeyRepository,
   ExposedPortRepository,
+  SessionRepository,
   Store,
 } from '../types.ts';
 import { migrateToLatest } from './migrations.ts';
 import { SqliteResultCacheRepository, type ResultCacheTable } from './sqlite-result-cache.ts';
 import { SqliteSshKeyRepository, type SshAuditTable, type SshKeysTable } from './sqlite-ssh-keys.ts';
 import { SqliteExposedPortRepository, type ExposedPortsTable } from './sqlite-exposed-ports.ts';
+import { SqliteSessionRepository, type SessionExecutionsTable, type SessionsTable } from './sqlite-sessions.ts';
 
 /** Options of {@link openSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -112,6 +114,8 @@ export interface SqliteSchema {
   ssh_keys: SshKeysTable;
   ssh_audit: SshAuditTable;
   exposed_ports: ExposedPortsTable;
+  sessions: SessionsTable;
+  session_executions: SessionExecutionsTable;
 }
 
 const BUSY_TIMEOUT_MS = 5000;
@@ -212,6 +216,7 @@ export class SqliteStore implements Store {
   readonly resultCache: ResultCacheRepository;
   readonly sshKeys: SshKeyRepository;
   readonly exposedPorts: ExposedPortRepository;
+  readonly sessions: SessionRepository;
   readonly #shared: Shared;
   readonly #trx: Transaction<SqliteSchema> | undefined;
 
@@ -225,6 +230,7 @@ export class SqliteStore implements Store {
     this.resultCache = new SqliteResultCacheRepository(db);
     this.sshKeys = new SqliteSshKeyRepository(db);
     this.exposedPorts = new SqliteExposedPortRepository(db);
+    this.sessions = new SqliteSessionRepository(db);
   }
 
   async withTransaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
