@@ -254,6 +254,12 @@ describe('authentication', () => {
     assertError(await raw('/api/v1/instances', { authorization: basic }), 401, 'UNAUTHORIZED');
   });
 
+  it('a percent-encoded spelling of an API path still needs the key (the router decodes it to the same route)', async () => {
+    assertError(await raw('/%61pi/v1/instances', {}), 401, 'UNAUTHORIZED');
+    assertError(await raw(`/api/v1/%69nstances/${instanceId}`, {}), 401, 'UNAUTHORIZED');
+    assertError(await raw('/%61pi/v1/instances', { authorization: 'Bearer not-the-key' }), 401, 'INVALID_API_KEY');
+  });
+
   it('access_token in the query is not accepted outside the streaming routes', async () => {
     assertError(await raw(`/api/v1/instances?access_token=${encodeURIComponent(server.apiKey)}`, {}), 401, 'UNAUTHORIZED');
   });

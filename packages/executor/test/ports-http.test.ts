@@ -354,6 +354,23 @@ describe('exposed ports', () => {
     }
   });
 
+  it('treats a percent-encoded /p/ URL as the public route: no way around the exposure or its token', async () => {
+    const encoded = (port = HTTP_PORT) => `${server.url}/%70/${instance}/${port}/echo`;
+    const unexposed = await fetch(encoded());
+    assert.equal(unexposed.status, 404, 'an unexposed port is not reachable without the API key');
+    assert.equal(((await unexposed.json()) as any).error.code, 'PORT_NOT_EXPOSED');
+    const created = await server.request('POST', portsPath(), { port: HTTP_PORT, token: true });
+    assert.equal(created.status, 201, created.text);
+    try {
+      const none = await fetch(encoded());
+      assert.equal(none.status, 401);
+      assert.equal(((await none.json()) as any).error.code, 'PORT_TOKEN_REQUIRED');
+      assert.equal((await fetch(encoded(), { headers: { 'x-faas-port-token': created.body.token } })).status, 200);
+    } finally {
+      await server.request('DELETE', `${portsPath()}/${HTTP_PORT}`);
+    }
+  });
+
   it('takes a token of the caller\'s choosing, and public: false without one generates one', async () => {
     const own = 'my-own-token-0123456789';
     const created = await server.request('POST', portsPath(), { port: HTTP_PORT, token: own });

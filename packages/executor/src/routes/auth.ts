@@ -11,11 +11,20 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function installAuth(app: FastifyInstance, apiKey: string): void {
   const expected = digest(apiKey);
   app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (!request.url.startsWith('/api/v1/') && request.url !== '/api/v1') return;
+    if (!underApi(request.url) && !underApi(request.routeOptions.url)) return;
     const key = presentedKey(request);
     if (key === undefined) throw new FaasError('UNAUTHORIZED', 'missing API key: send "Authorization: Bearer <key>"');
     if (!timingSafeEqual(digest(key), expected)) throw new FaasError('INVALID_API_KEY', 'the API key is not valid for this server');
   });
+}
+
+/**
+ * Whether a path is the API's. Checked on the raw URL and on the route it matched: the router
+ * decodes percent-escapes (`/%61pi/v1/instances` is routed to `/api/v1/instances`), so the raw
+ * URL alone would let such a spelling reach every route without the key.
+ */
+function underApi(path: string | undefined): boolean {
+  return path !== undefined && (path.startsWith('/api/v1/') || path === '/api/v1' || path.startsWith('/api/v1?'));
 }
 
 function presentedKey(request: FastifyRequest): string | undefined {

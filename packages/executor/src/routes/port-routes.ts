@@ -10,9 +10,13 @@ import { typed, type RouteServices } from './route-context.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 const PortParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }), port: Type.String({ maxLength: 16, description: 'TCP port, 1..65535.' }) });
 const PROXY_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
-/** The path and query after `/api/v1/instances/<id>/ports/<port>` or `/p/<id>/<port>`, from the raw URL (bytes as the client sent them). */
-const API_PROXY_URL = /^\/api\/v1\/instances\/[^/?#]+\/ports\/[^/?#]+(\/[^?#]*)?(\?[^#]*)?/;
-const PUBLIC_URL = /^\/p\/[^/?#]+\/[^/?#]+(\/[^?#]*)?(\?[^#]*)?/;
+/**
+ * The path and query after `/api/v1/instances/<id>/ports/<port>` or `/p/<id>/<port>`, from the raw
+ * URL (bytes as the client sent them). By segment count, not by spelling: the router matched the
+ * route on the percent-decoded path (`/%70/...` is `/p/...`), and decoding never adds a "/".
+ */
+const API_PROXY_URL = /^(?:\/[^/?#]+){6}(\/[^?#]*)?(\?[^#]*)?/;
+const PUBLIC_URL = /^(?:\/[^/?#]+){3}(\/[^?#]*)?(\?[^#]*)?/;
 
 type ProxyRequest = FastifyRequest<{ Params: { id: string; port: string; '*'?: string } }>;
 
@@ -78,7 +82,9 @@ export function portRoutes(services: RouteServices) {
 
       /** Access checks (public route) and what to forward; throws the proxy's errors before anything is sent. */
       const resolve = async (request: ProxyRequest): Promise<ForwardOptions> => {
-        const isPublic = request.url.startsWith('/p/');
+        // By the route matched, never by the URL's spelling: the router decodes percent-escapes,
+        // so `/%70/<id>/<port>/` is the public route while its URL does not start with "/p/".
+        const isPublic = request.routeOptions.url?.startsWith('/p/') === true;
         const { id } = request.params;
         const port = parsePortParam(request.params.port);
         const match = (isPublic ? PUBLIC_URL : API_PROXY_URL).exec(request.raw.url ?? '');

@@ -16,13 +16,16 @@ export class ChecksumThread {
   #nextId = 1;
   readonly #pending = new Map<number, { resolve: (r: ThreadResult[]) => void; reject: (e: Error) => void }>();
 
-  /** XXH3-128 and length of each open descriptor, read from offset 0 (the descriptors stay open). */
-  checksum(fds: readonly number[]): Promise<ThreadResult[]> {
+  /**
+   * XXH3-128 and length of each open descriptor, read from offset 0 and of at most `limits[i]`
+   * bytes (the descriptors stay open).
+   */
+  checksum(fds: readonly number[], limits: readonly number[]): Promise<ThreadResult[]> {
     const worker = this.#start();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ id, fds });
+      worker.postMessage({ id, fds, limits });
     });
   }
 

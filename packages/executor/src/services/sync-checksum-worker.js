@@ -10,7 +10,7 @@
  * closes the descriptors once the batch is answered, or when this thread died, so a descriptor
  * number is never closed twice or while another thread reads it.
  *
- * Message in: `{ id, fds: number[] }`. Out: `{ id, results: Array<{ checksum: string, size: number } | { error: string }> }`.
+ * Message in: `{ id, fds: number[], limits: number[] }` (at most `limits[i]` bytes of `fds[i]` are read). Out: `{ id, results: Array<{ checksum: string, size: number } | { error: string }> }`.
  */
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -20,12 +20,15 @@ const CHUNK = 1024 * 1024;
 const buf = Buffer.allocUnsafe(CHUNK);
 const hasher = await createXXHash128();
 
-/** @param {number} fd */
-function checksum(fd) {
+/**
+ * @param {number} fd
+ * @param {number} limit
+ */
+function checksum(fd, limit) {
   hasher.init();
   let position = 0;
-  for (;;) {
-    const got = readSync(fd, buf, 0, CHUNK, position);
+  while (position < limit) {
+    const got = readSync(fd, buf, 0, Math.min(CHUNK, limit - position), position);
     if (got === 0) break;
     hasher.update(buf.subarray(0, got));
     position += got;
@@ -33,10 +36,10 @@ function checksum(fd) {
   return { checksum: hasher.digest('hex'), size: position };
 }
 
-parentPort?.on('message', (/** @type {{ id: number, fds: number[] }} */ msg) => {
-  const results = msg.fds.map((fd) => {
+parentPort?.on('message', (/** @type {{ id: number, fds: number[], limits: number[] }} */ msg) => {
+  const results = msg.fds.map((fd, i) => {
     try {
-      return checksum(fd);
+      return checksum(fd, msg.limits[i] ?? 0);
     } catch (err) {
       return { error: String(/** @type {Error} */ (err).message ?? err) };
     }

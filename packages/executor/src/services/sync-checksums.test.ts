@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -67,4 +67,25 @@ test('remembered checksums are used without opening the file', async () => {
   const unreadable = { openRead: () => assert.fail('a remembered file must not be opened') } as unknown as RootedFs;
   await checksumRooted(unreadable, '', again, { cache, identities: first.identities }, thread);
   assert.equal(again[0]!.checksum, entries[0]!.checksum);
+});
+
+test('a file grown after the walk (sparse, 1 TiB) is read only to its walked size and one byte: no endless read, no match', { timeout: 20_000 }, async () => {
+  const grown = mkdtempSync(join(tmpdir(), 'faas-sync-grown-'));
+  const root = RootedFs.open(grown, { uid: 0, gid: 0 });
+  try {
+    writeFileSync(join(grown, 'f'), randomBytes(100));
+    const walked = (await buildManifest(grown)).entries.filter((e) => e.type === 'file');
+    const before = (await checksumFile(grown, 'f')).checksum;
+    // What a process in the instance can do between the walk and the read.
+    truncateSync(join(grown, 'f'), 2 ** 40);
+    for (const via of [thread, { checksum: () => Promise.reject(new Error('gone')) } as unknown as ChecksumThread]) {
+      const entries = walked.map((e) => ({ ...e, checksum: undefined }));
+      await checksumRooted(root, '', entries, undefined, via);
+      assert.match(entries[0]!.checksum!, /^[0-9a-f]{32}$/);
+      assert.notEqual(entries[0]!.checksum, before, 'a grown file must not pass as unchanged');
+    }
+  } finally {
+    root.close();
+    rmSync(grown, { recursive: true, force: true });
+  }
 });

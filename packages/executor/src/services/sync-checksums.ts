@@ -13,6 +13,12 @@
  *
  * Checksums the instance's side computed before are reused by file identity (see
  * ChecksumCache in @faas/protocol/sync).
+ *
+ * A file is read up to one byte past the size the walk saw, never to its end: the instance can
+ * grow it meanwhile (`truncate -s 16T`, or a process that keeps appending), and reading until
+ * end of file would then spend the server's CPU, outside the instance's limits, for as long as
+ * it likes, holding the one checksum thread every instance shares. A file that grew hashes the
+ * extra byte too, so its checksum cannot match the client's and the file is transferred.
  */
 import { closeSync, readSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -80,7 +86,10 @@ async function hashBatch(batch: Opened[], thread: ChecksumThread, memory: Checks
   try {
     let results: ThreadResult[];
     try {
-      results = await thread.checksum(batch.map((o) => o.fd));
+      results = await thread.checksum(
+        batch.map((o) => o.fd),
+        batch.map(readLimit),
+      );
     } catch {
       results = await hashHere(batch); // the thread is gone: the event loop does it
     }
@@ -95,16 +104,23 @@ async function hashBatch(batch: Opened[], thread: ChecksumThread, memory: Checks
   }
 }
 
+/** Bytes read of a candidate: its size at the walk, and one more to see that it grew. */
+function readLimit(o: Opened): number {
+  return o.entry.size + 1;
+}
+
 let fallbackBuf: Buffer | undefined;
 
 async function hashHere(batch: Opened[]): Promise<ThreadResult[]> {
   const h = await createChecksumHasher();
   const buf = (fallbackBuf ??= Buffer.allocUnsafe(CHUNK));
-  return batch.map(({ fd }) => {
+  return batch.map((o) => {
+    const { fd } = o;
+    const limit = readLimit(o);
     try {
       h.init();
       let position = 0;
-      for (let got; (got = readSync(fd, buf, 0, CHUNK, position)) > 0; position += got) h.update(buf.subarray(0, got));
+      for (let got; position < limit && (got = readSync(fd, buf, 0, Math.min(CHUNK, limit - position), position)) > 0; position += got) h.update(buf.subarray(0, got));
       return { checksum: h.digest('hex'), size: position };
     } catch (err) {
       return { error: (err as Error).message };
