@@ -145,6 +145,12 @@ export class FaaSPlatformClient {
     this.#ports = new PortsApi(transport, resolved.fetch);
     this.#readiness = new ReadinessApi(transport);
     this.#sessions = new SessionsApi(transport);
+    this.instances.attachResources({
+      ssh: this.#ssh,
+      ports: this.#ports,
+      readiness: this.#readiness,
+      startSession: (request, options) => this.startLongRunningExecution(request, options),
+    });
   }
 
   /**

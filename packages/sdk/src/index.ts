@@ -40,6 +40,7 @@ export type {
 export { DEFAULT_PLATFORM_URL, resolveClientOptions, type FaaSPlatformClientOptions, type ResolvedClientOptions } from './client-options.ts';
 export { InstancesClient } from './instances-client.ts';
 export { Instance } from './instance-handle.ts';
+export { InstancePorts, InstanceReadiness, InstanceSessions, InstanceSsh } from './instance-subclients.ts';
 export { ExecutionHandle } from './execution-handle.ts';
 export { DEFAULT_HEARTBEAT_RETRIES, Session } from './session-handle.ts';
 export { FINAL_SESSION_STATES, isFinalSessionState } from './session-types.ts';

@@ -2,6 +2,7 @@ import type { ExecutionHandle } from './execution-handle.ts';
 import type { ExecRequest, ExecutionResult } from './execution-types.ts';
 import type { InstanceInfo, InstanceLimits, InstanceState } from './instance-types.ts';
 import type { InstancesClient } from './instances-client.ts';
+import { InstancePorts, InstanceReadiness, InstanceSessions, InstanceSsh } from './instance-subclients.ts';
 
 /**
  * A long-lived instance: its data as last read from the server, plus methods that act on it.
@@ -27,6 +28,10 @@ export class Instance implements InstanceInfo {
   startDurationMs!: number | null;
   sourceSnapshotId!: string | null;
   readonly #instances: InstancesClient;
+  #ssh: InstanceSsh | undefined;
+  #ports: InstancePorts | undefined;
+  #readiness: InstanceReadiness | undefined;
+  #sessions: InstanceSessions | undefined;
 
   /** @internal Created by `client.instances`. */
   constructor(instances: InstancesClient, info: InstanceInfo) {
@@ -53,6 +58,26 @@ export class Instance implements InstanceInfo {
    */
   start(request: ExecRequest): Promise<ExecutionHandle> {
     return this.#instances.start(this.id, request);
+  }
+
+  /** Its SSH keys: rotate, current, list, revoke, audit. */
+  get ssh(): InstanceSsh {
+    return (this.#ssh ??= new InstanceSsh(this.#instances.resources, this.id));
+  }
+
+  /** Its ports: expose, unexpose, list, fetch through the proxy. */
+  get ports(): InstancePorts {
+    return (this.#ports ??= new InstancePorts(this.#instances.resources, this.id));
+  }
+
+  /** Readiness probes against it: check, waitForReady. */
+  get readiness(): InstanceReadiness {
+    return (this.#readiness ??= new InstanceReadiness(this.#instances.resources, this.id));
+  }
+
+  /** Long-running sessions in it. */
+  get sessions(): InstanceSessions {
+    return (this.#sessions ??= new InstanceSessions(this.#instances.resources, this.id));
   }
 
   /**

@@ -6,6 +6,7 @@ import type { ExecutionsApi } from './executions-api.ts';
 import { Instance } from './instance-handle.ts';
 import type { CreateInstanceOptions, ListInstancesOptions } from './instance-types.ts';
 import { fromWireInstance, toWireCreateInstance } from './wire-mapping.ts';
+import type { InstanceResourceApis } from './instance-subclients.ts';
 
 /**
  * `client.instances`: long-lived instances that keep their files and processes between
@@ -19,6 +20,7 @@ import { fromWireInstance, toWireCreateInstance } from './wire-mapping.ts';
  */
 export class InstancesClient {
   readonly #api: ExecutionsApi;
+  #resources: InstanceResourceApis | undefined;
 
   /** @internal Created by FaaSPlatformClient. */
   constructor(api: ExecutionsApi) {
@@ -100,6 +102,17 @@ export class InstancesClient {
   async start(id: string, request: ExecRequest): Promise<ExecutionHandle> {
     const started = await this.#api.startExec(id, request);
     return new ExecutionHandle(this.#api, started.id, started.instanceId);
+  }
+
+  /** @internal The APIs behind an Instance's sub-clients (set by FaaSPlatformClient once it made them). */
+  attachResources(resources: InstanceResourceApis): void {
+    this.#resources = resources;
+  }
+
+  /** @internal */
+  get resources(): InstanceResourceApis {
+    if (this.#resources === undefined) throw new Error('InstancesClient used before FaaSPlatformClient attached its resources');
+    return this.#resources;
   }
 
   #wrap(wire: WireInstance): Instance {
