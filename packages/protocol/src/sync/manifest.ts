@@ -118,23 +118,35 @@ export async function hashFile(root: string, rel: string): Promise<{ hash: strin
 }
 
 async function hashLarge(fd: number): Promise<{ hash: string; size: number }> {
+  const h = crypto.createHash('sha256');
+  const size = await streamFile(fd, (chunk) => h.update(chunk));
+  return { hash: h.digest('hex'), size };
+}
+
+/**
+ * Feeds `fd` (closed at the end) to `take` from offset 0 in 1 MiB chunks, one read ahead through
+ * the thread pool while the last chunk is taken; resolves with the bytes read.
+ */
+async function streamFile(fd: number, take: (chunk: Buffer) => void): Promise<number> {
+  let pending: Promise<number> | undefined;
   try {
-    const h = crypto.createHash('sha256');
     let size = 0;
     const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let which = 0;
-    let pending = readAt(fd, bufs[0]!, 0);
+    pending = readAt(fd, bufs[0]!, 0);
     for (;;) {
       const got = await pending;
-      if (got === 0) break;
+      pending = undefined;
+      if (got === 0) return size;
       const current = bufs[which]!;
       size += got;
       which ^= 1;
       pending = readAt(fd, bufs[which]!, size);
-      h.update(current.subarray(0, got));
+      take(current.subarray(0, got));
     }
-    return { hash: h.digest('hex'), size };
   } finally {
+    // A read still in flight must end before its descriptor is closed (and maybe reused).
+    if (pending) await pending.catch(() => undefined);
     closeSync(fd);
   }
 }
@@ -244,25 +256,9 @@ export async function checksumFile(root: string, rel: string): Promise<{ checksu
 
 /** Streams `fd` (closed at the end) through `h` from offset 0. */
 async function checksumLarge(fd: number, h: IHasher): Promise<{ checksum: string; size: number }> {
-  try {
-    h.init();
-    let size = 0;
-    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let which = 0;
-    let pending = readAt(fd, bufs[0]!, 0);
-    for (;;) {
-      const got = await pending;
-      if (got === 0) break;
-      const current = bufs[which]!;
-      size += got;
-      which ^= 1;
-      pending = readAt(fd, bufs[which]!, size);
-      h.update(current.subarray(0, got));
-    }
-    return { checksum: h.digest('hex'), size };
-  } finally {
-    closeSync(fd);
-  }
+  h.init();
+  const size = await streamFile(fd, (chunk) => h.update(chunk));
+  return { checksum: h.digest('hex'), size };
 }
 
 function entryFromStat(path: string, st: BigIntStats, type: ManifestEntry['type']): ManifestEntry {
