@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { FaaSPlatformClient, type Instance } from '@faas/sdk';
 import { startTestServer } from '../../executor/test/fixtures/test-server.ts';
-import { runFaas, type Run } from './fixtures/run-cli.ts';
+import { runFaas, runFaasOk, type Run } from './fixtures/run-cli.ts';
 
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -26,11 +26,8 @@ function faas(args: string[]): Promise<Run> {
 }
 
 /** Runs and expects exit 0 with nothing on stderr. */
-async function ok(args: string[]): Promise<string> {
-  const run = await faas(args);
-  assert.equal(run.code, 0, `faas ${args.join(' ')}: ${run.stderr}`);
-  assert.equal(run.stderr, '');
-  return run.stdout;
+function ok(args: string[]): Promise<string> {
+  return runFaasOk(server, args);
 }
 
 async function sh(instance: Instance, code: string): Promise<string> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FaaSPlatformClient } from '@faas/sdk';
 import { startTestServer } from '../../executor/test/fixtures/test-server.ts';
-import { runFaas, type Run } from './fixtures/run-cli.ts';
+import { runFaas, runFaasOk, type Run } from './fixtures/run-cli.ts';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let client: FaaSPlatformClient;
@@ -29,11 +29,8 @@ function faas(args: string[]): Promise<Run> {
   return runFaas(server, args);
 }
 
-async function ok(args: string[]): Promise<string> {
-  const run = await faas(args);
-  assert.equal(run.code, 0, `faas ${args.join(' ')}: ${run.stderr}`);
-  assert.equal(run.stderr, '');
-  return run.stdout;
+function ok(args: string[]): Promise<string> {
+  return runFaasOk(server, args);
 }
 
 describe('faas ssh', () => {
