@@ -19,6 +19,15 @@ if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   # The SSH tests drive the real OpenSSH client (ssh, scp, sftp, ssh-keygen).
   command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 fi
+# The vm runtime (`faas serve --runtime vm`) and its tests: QEMU, the guest kernel, busybox for
+# the guest's initramfs, and the tools that build the guest image.
+if [ "${FAAS_RUNTIME:-}" = vm ] || [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
+  ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need="$need linux-image-cloud-amd64"
+  [ -x /bin/busybox ] || need="$need busybox-static"
+  command -v cpio >/dev/null 2>&1 || need="$need cpio"
+  command -v mke2fs >/dev/null 2>&1 || need="$need e2fsprogs"
+fi
 # npm ci builds better-sqlite3 from source when no prebuilt binary can be fetched.
 if [ "${FAAS_WITH_BUILD_TOOLS:-0}" = 1 ]; then
   command -v g++ >/dev/null 2>&1 || need="$need g++"

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App } from '../../packages/executor/src/app.ts';
 import type { ExecutorConfig } from '../../packages/executor/src/config.ts';
-import type { BwrapRuntime } from '../../packages/executor/src/runtime/bwrap/bwrap-runtime.ts';
+import type { Runtime } from '../../packages/executor/src/runtime/types.ts';
 import { detectCgroupLayout } from '../../packages/executor/src/runtime/cgroups/layout.ts';
 import { cgroupPrefixFor, createExecutor } from '../../packages/executor/src/serve.ts';
 import type { Store } from '../../packages/executor/src/store/types.ts';
@@ -12,24 +12,25 @@ import type { Store } from '../../packages/executor/src/store/types.ts';
 export interface BenchApp {
   app: App;
   /** The same objects the app was built from (for the profiling pass). */
-  runtime: BwrapRuntime;
+  runtime: Runtime;
   store: Store;
   config: ExecutorConfig;
   close(): Promise<void>;
 }
 
 /** The executor as `serve()` builds it (SQLite, bwrap runtime, cgroups), without listening. */
-export async function buildApp(): Promise<BenchApp> {
+export async function buildApp(config: Partial<ExecutorConfig> = {}): Promise<BenchApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'faas-bench-'));
-  const { app, runtime, store, config } = await createExecutor({ dataDir, apiKey: 'bench', logLevel: process.env.FAAS_BENCH_LOG ?? 'silent' });
+  const built = await createExecutor({ dataDir, apiKey: 'bench', logLevel: process.env.FAAS_BENCH_LOG ?? 'silent', config });
+  const { app, runtime, store } = built;
   return {
     app,
     runtime,
     store,
-    config,
+    config: built.config,
     async close() {
       await app.close();
-      removeServerTraces(config.dataDir);
+      removeServerTraces(built.config.dataDir);
     },
   };
 }

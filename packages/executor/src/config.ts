@@ -72,7 +72,15 @@ export interface ExecutorConfig {
    * From FAAS_SESSION_MAX_DURATION_MS. @default 24 h
    */
   sessionMaxDurationMs: number;
+  /**
+   * The sandbox backend: `bwrap` (namespaces, the default) or `vm` (QEMU machines whose running
+   * memory can be snapshotted; see docs/vm.md). From FAAS_RUNTIME. @default "bwrap"
+   */
+  runtime: RuntimeName;
 }
+
+export const RUNTIME_NAMES = ['bwrap', 'vm'] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): ExecutorConfig {
   const base: ExecutorConfig = {
@@ -99,6 +107,7 @@ export function defaultConfig(overrides: Partial<ExecutorConfig> = {}): Executor
     sshPort: envSshPort(),
     portProxyTimeoutMs: envInteger('FAAS_PORT_PROXY_TIMEOUT_MS', 60_000),
     sessionMaxDurationMs: envInteger('FAAS_SESSION_MAX_DURATION_MS', 24 * 3600_000),
+    runtime: envRuntime(),
     ...(process.env.FAAS_SSH_HOST ? { sshHost: process.env.FAAS_SSH_HOST } : {}),
   };
   return { ...base, ...overrides, dataDir: resolve(overrides.dataDir ?? base.dataDir), defaults: { ...base.defaults, ...overrides.defaults }, maxima: { ...base.maxima, ...overrides.maxima } };
@@ -125,4 +134,12 @@ function envSshPort(): number | null {
   const port = envInteger('FAAS_SSH_PORT', 2222);
   if (port > 65_535) throw new RangeError(`FAAS_SSH_PORT must be a port (0-65535), -1 or "off", got ${JSON.stringify(raw)}`);
   return port;
+}
+
+/** FAAS_RUNTIME: bwrap or vm. @default "bwrap" */
+function envRuntime(): RuntimeName {
+  const raw = process.env.FAAS_RUNTIME?.trim();
+  if (raw === undefined || raw === '') return 'bwrap';
+  if (!(RUNTIME_NAMES as readonly string[]).includes(raw)) throw new RangeError(`FAAS_RUNTIME must be one of ${RUNTIME_NAMES.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as RuntimeName;
 }

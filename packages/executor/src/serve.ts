@@ -7,6 +7,8 @@ import type { SshGatewayInfo } from './ssh-gateway/ssh-gateway.ts';
 import { defaultConfig, type ExecutorConfig } from './config.ts';
 import { BwrapRuntime } from './runtime/bwrap/bwrap-runtime.ts';
 import { detectCgroupLayout } from './runtime/cgroups/layout.ts';
+import type { Runtime } from './runtime/types.ts';
+import { VmRuntime } from './runtime/vm/vm-runtime.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/types.ts';
 import { systemClock } from './util/clock.ts';
@@ -35,6 +37,8 @@ export interface RunningServer {
   dataDir: string;
   /** Where the SSH gateway listens and its host key fingerprint; null when it is turned off. */
   ssh: SshGatewayInfo | null;
+  /** The sandbox backend: bwrap or vm. */
+  runtime: string;
   close(): Promise<void>;
 }
 
@@ -44,7 +48,7 @@ export interface Executor {
   config: ExecutorConfig;
   apiKey: string;
   apiKeyGenerated: boolean;
-  runtime: BwrapRuntime;
+  runtime: Runtime;
   store: Store;
 }
 
@@ -61,14 +65,17 @@ export async function createExecutor(options: ServeOptions = {}): Promise<Execut
   const lock = DataDirLock.acquire(config.dataDir);
   const { apiKey, generated } = resolveApiKey(config.dataDir, options.apiKey ?? process.env.FAAS_API_KEY);
   const logger = pino({ level: config.logLevel });
-  const runtime = new BwrapRuntime({
-    dataDir: config.dataDir,
-    layout: detectCgroupLayout(),
-    cgroupPrefix: cgroupPrefixFor(config.dataDir),
-    clock: systemClock,
-    logger,
-    favorDynamicCgroups: process.env.FAAS_CGROUP_FAVOR_DYNMODS !== '0',
-  });
+  const runtime: Runtime =
+    config.runtime === 'vm'
+      ? new VmRuntime({ dataDir: config.dataDir, clock: systemClock, logger })
+      : new BwrapRuntime({
+          dataDir: config.dataDir,
+          layout: detectCgroupLayout(),
+          cgroupPrefix: cgroupPrefixFor(config.dataDir),
+          clock: systemClock,
+          logger,
+          favorDynamicCgroups: process.env.FAAS_CGROUP_FAVOR_DYNMODS !== '0',
+        });
   const dbPath = join(config.dataDir, 'faas.db');
   const store = await openSqliteStore({ path: dbPath });
   // Records name commands and environment variable names: not for other local users.
@@ -100,7 +107,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  return { url: `http://${host}:${port}`, apiKey, apiKeyGenerated, dataDir: config.dataDir, ssh: app.sshGateway?.info() ?? null, close: () => app.close() };
+  return { url: `http://${host}:${port}`, apiKey, apiKeyGenerated, dataDir: config.dataDir, ssh: app.sshGateway?.info() ?? null, runtime: config.runtime, close: () => app.close() };
 }
 
 /** One cgroup directory per data dir, so two servers on one host never clean up each other. */

@@ -54,8 +54,18 @@ export interface Runtime {
   readonly instanceOwnedPaths: readonly string[];
   /** Host path of an environment's base tree (what a restored instance's root-owned files come from). */
   environmentRoot(env: string): string;
-  /** Pauses every process of the instance; the returned function resumes them. */
+  /**
+   * Pauses every process of the instance; the returned function resumes them. While frozen,
+   * `rootDir` shows the instance's files as they are at this instant (a runtime whose files are
+   * not readable from the host while it runs, such as `vm`, offers `rootDir` only then).
+   */
   freeze(instanceId: string): Promise<() => void>;
+  /**
+   * Captures the frozen instance's memory and device state (only between `freeze` and its thaw;
+   * needs `capabilities.memorySnapshots`). The instance keeps running after the thaw; an instance
+   * started with the capture as its `memoryImage` continues from this instant, processes and all.
+   */
+  captureMemory?(instanceId: string): Promise<MemoryCapture>;
   /** Called when an instance's init dies on its own (e.g. everything inside was killed). */
   onInstanceExit(listener: (instanceId: string, reason: string) => void): void;
   close(): Promise<void>;
@@ -82,6 +92,30 @@ export interface InstanceSpec {
    * It is never written: the instance gets a copy-on-write view of it.
    */
   baseTree?: string;
+  /**
+   * A memory image captured by `captureMemory` (of this runtime): the instance resumes it instead
+   * of booting; `baseTree` is then ignored, the image holds the files too.
+   */
+  memoryImage?: MemoryImageSource;
+}
+
+/** What `captureMemory` hands over to be stored: named parts plus the machine shape they need. */
+export interface MemoryCapture {
+  /** Restore needs a machine of this shape (memory size, processors, image id...). */
+  readonly machine: Readonly<Record<string, string | number | boolean>>;
+  /** The parts to store; each `read()` streams the part's bytes once, deterministically by content. */
+  readonly parts: readonly { name: string; read(): import('node:stream').Readable }[];
+  /** Frees what the capture holds on the host (temporary copies); after the parts were read. */
+  release(): Promise<void>;
+}
+
+/** A stored memory image, as `startInstance` gets it back. */
+export interface MemoryImageSource {
+  /** SHA-256 naming the image (snapshots' memory_hash). */
+  readonly hash: string;
+  readonly machine: Readonly<Record<string, string | number | boolean>>;
+  /** Streams a part's bytes as `MemoryCapture.parts[i].read()` gave them. */
+  open(part: string): Promise<import('node:stream').Readable>;
 }
 
 /** Host uid/gid owning the sandbox user's files in materialized snapshot trees. */

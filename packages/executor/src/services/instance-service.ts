@@ -1,5 +1,6 @@
 import { FaasError, type CreateInstanceRequest, type Limits } from '@faas/protocol';
 import type { InstanceLimits, InstanceRecord } from '../store/types.ts';
+import type { MemoryImageSource } from '../runtime/types.ts';
 import { checkEnvVars } from '../util/env-vars.ts';
 import { newId } from '../util/ids.ts';
 import { Mutex } from '../util/mutex.ts';
@@ -14,6 +15,8 @@ export interface InstanceOrigin {
   snapshotId: string;
   /** The snapshot's materialized tree (see SnapshotService). */
   treeDir: string;
+  /** The snapshot's memory image, when it has one and the runtime keeps them: resumed, not booted. */
+  memoryImage?: MemoryImageSource;
 }
 
 /** Hooks other services register to hear of instances ending (to settle their executions). */
@@ -117,7 +120,7 @@ export class InstanceService {
       return rec;
     });
     try {
-      const started = await runtime.startInstance({ id: record.id, env, hostUid: record.hostUid, limits, ...(from ? { baseTree: from.treeDir } : {}) });
+      const started = await runtime.startInstance({ id: record.id, env, hostUid: record.hostUid, limits, ...(from ? { baseTree: from.treeDir } : {}), ...(from?.memoryImage ? { memoryImage: from.memoryImage } : {}) });
       metrics.instancesCreated.inc();
       metrics.instancesRunning.inc();
       metrics.instanceStart.observe(started.startDurationMs / 1000);

@@ -3,11 +3,12 @@ import { CONTENT_HASH_PATTERN, FaasError, SNAPSHOT_ID_PATTERN, type Limits } fro
 import { SnapshotHasher, parentInput } from '@faas/protocol/snapshot-hash';
 import type { Logger } from 'pino';
 import type { BlobStore, GcResult as BlobGcResult } from '../blobs/types.ts';
-import type { Runtime } from '../runtime/types.ts';
+import type { MemoryImageSource, Runtime } from '../runtime/types.ts';
 import { FileHashCache, type SeedEntry } from '../snapshots/file-hash-cache.ts';
 import { diffTrees, type TreeDiff } from '../snapshots/tree-diff.ts';
 import type { TreeMaterializer } from '../snapshots/tree-materializer.ts';
 import { scanTree } from '../snapshots/tree-scanner.ts';
+import { collectMemoryImage, loadMemoryImage, storeMemoryCapture } from '../snapshots/memory-image-store.ts';
 import { storeTree, type TreeReader } from '../snapshots/tree-store.ts';
 import { findCommonAncestor, mergeTrees, storeMergedTree, type Conflict, type TreeMergeStrategy } from '../snapshots/tree-merge.ts';
 import { wirePath } from '../snapshots/wire-path.ts';
@@ -154,14 +155,18 @@ export class SnapshotService {
     const owned = new Set(runtime.instanceOwnedPaths);
     const lease = blobs.lease();
     const batch = blobs.batch({ lease });
+    let memoryHash: string | null = null;
     try {
       // The cache is always given: an empty one (first scan, or cleared below) misses every
       // lookup and is filled for the next capture.
+      // A runtime that keeps memory images captures one with every snapshot, at the same
+      // instant as the files: both are taken while the instance is frozen.
+      const withMemory = runtime.capabilities.memorySnapshots && runtime.captureMemory !== undefined;
       const scan = async () => {
         cache.begin(clock.now().getTime());
-        const thaw = deterministic ? await runtime.freeze(instanceId) : undefined;
+        const thaw = deterministic || withMemory ? await runtime.freeze(instanceId) : undefined;
         try {
-          return await scanTree(runtime.rootDir(instanceId), {
+          const scanned = await scanTree(runtime.rootDir(instanceId), {
             blobs: batch,
             lease,
             cache,
@@ -169,24 +174,32 @@ export class SnapshotService {
             // Sockets and FIFOs are live objects of running processes, not state.
             skipSpecial: true,
           });
+          return { scanned, memory: withMemory ? await runtime.captureMemory!(instanceId) : undefined };
         } finally {
           thaw?.();
         }
       };
-      let result = await scan();
-      if (result.cacheHits.length > 0) {
-        // Pinned before the check: if the snapshot that holds these blobs still exists now,
-        // gc has kept them all along, and from now on the lease keeps them.
-        lease.pinKnown(result.cacheHits);
-        if (cache.owner === undefined || (await store.snapshots.get(cache.owner)) === undefined) {
-          cache.clear();
-          result = await scan();
+      let { scanned: result, memory } = await scan();
+      try {
+        if (result.cacheHits.length > 0) {
+          // Pinned before the check: if the snapshot that holds these blobs still exists now,
+          // gc has kept them all along, and from now on the lease keeps them.
+          lease.pinKnown(result.cacheHits);
+          if (cache.owner === undefined || (await store.snapshots.get(cache.owner)) === undefined) {
+            cache.clear();
+            await memory?.release();
+            memory = undefined;
+            ({ scanned: result, memory } = await scan());
+          }
         }
+        memoryHash = memory === undefined ? null : (await storeMemoryCapture(memory, runtime.name, batch)).memoryHash;
+      } finally {
+        await memory?.release();
       }
       const tree = await storeTree(result.tree, batch, lease);
       const committed = await batch.commit();
       const parent = await this.parentOf(instance);
-      const hashes = hasher.hashSnapshot(null, tree.fsHash, instance.envVars, parent?.contentHash ?? null);
+      const hashes = hasher.hashSnapshot(memoryHash, tree.fsHash, instance.envVars, parent?.contentHash ?? null);
       const record: SnapshotRecord = {
         id: newId('snap'),
         contentHash: hashes.contentHash,
@@ -194,7 +207,7 @@ export class SnapshotService {
         parentHash: parent?.contentHash ?? null,
         fsHash: tree.fsHash,
         envHash: hashes.envHash,
-        memoryHash: null,
+        memoryHash,
         size: result.totalBytes,
         storedBytes: committed.createdBytes,
         fileCount: result.fileCount,
@@ -364,7 +377,9 @@ export class SnapshotService {
       const snapshot = await this.get(ref);
       const treeDir = await this.deps.trees.materialize(snapshot.fsHash, this.deps.runtime.environmentRoot(snapshot.env));
       const request = { env: snapshot.env, env_vars: snapshot.envVars, limits: input.limits, metadata: input.metadata, ...(input.id !== undefined ? { id: input.id } : {}) };
-      const results = await Promise.allSettled(Array.from({ length: count }, () => this.deps.instances.create(request, { snapshotId: snapshot.id, treeDir })));
+      const memoryImage = await this.memoryImageFor(snapshot);
+      const origin = { snapshotId: snapshot.id, treeDir, ...(memoryImage !== undefined ? { memoryImage } : {}) };
+      const results = await Promise.allSettled(Array.from({ length: count }, () => this.deps.instances.create(request, origin)));
       const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure !== undefined) {
@@ -373,6 +388,15 @@ export class SnapshotService {
       }
       return created;
     });
+  }
+
+  /**
+   * The snapshot's memory image when this runtime can resume it; a snapshot without one, or a
+   * runtime without memory snapshots, restores files only (processes start afresh).
+   */
+  private async memoryImageFor(snapshot: SnapshotRecord): Promise<MemoryImageSource | undefined> {
+    if (snapshot.memoryHash === null || !this.deps.runtime.capabilities.memorySnapshots) return undefined;
+    return loadMemoryImage(this.deps.blobs, snapshot.memoryHash, this.deps.runtime.name);
   }
 
   /** Instances restored or branched from a snapshot (or from any, without a ref) that are not deleted. */
@@ -564,7 +588,10 @@ export class SnapshotService {
   async gc(options: { graceMs?: number } = {}): Promise<GcReport> {
     return this.withTreeExclusive(async () => {
       const live = new Set<string>();
-      for (const s of await this.deps.store.snapshots.all()) await this.deps.reader.collect(s.fsHash, live);
+      for (const s of await this.deps.store.snapshots.all()) {
+        await this.deps.reader.collect(s.fsHash, live);
+        if (s.memoryHash !== null) await collectMemoryImage(this.deps.blobs, s.memoryHash, live);
+      }
       const result = await this.deps.blobs.gc((hash) => live.has(hash), options.graceMs === undefined ? {} : { graceMs: options.graceMs });
       const treesRemoved = await this.removeUnusedTrees();
       return { ...result, treesRemoved };

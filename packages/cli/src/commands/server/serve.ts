@@ -13,6 +13,12 @@ interface ServeCommandOptions {
   sshHost?: string;
   /** false with --no-ssh */
   ssh: boolean;
+  runtime?: 'bwrap' | 'vm';
+}
+
+function parseRuntime(value: string): 'bwrap' | 'vm' {
+  if (value !== 'bwrap' && value !== 'vm') throw new InvalidArgumentError(`expected "bwrap" or "vm", got "${value}"`);
+  return value;
 }
 
 /**
@@ -39,6 +45,7 @@ export function registerServeCommand(program: Command): void {
     .option('--ssh-port <port>', 'port of the SSH gateway (0 picks a free one; -1 or "off" turns it off; default 2222, or FAAS_SSH_PORT)', parseSshPort)
     .option('--ssh-host <host>', 'address the SSH gateway listens on (default: --host)')
     .option('--no-ssh', 'run no SSH gateway')
+    .option('--runtime <name>', 'sandbox backend: bwrap (namespaces) or vm (QEMU machines with memory snapshots; default bwrap, or FAAS_RUNTIME)', parseRuntime)
     .option('--data-dir <dir>', 'where the server keeps everything', './.faas')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
     .action(async (options: ServeCommandOptions, cmd: Command) => {
@@ -48,9 +55,10 @@ export function registerServeCommand(program: Command): void {
       const config = {
         ...(options.ssh === false || options.sshPort === -1 ? { sshPort: null } : options.sshPort !== undefined ? { sshPort: options.sshPort } : {}),
         ...(options.sshHost !== undefined ? { sshHost: options.sshHost } : {}),
+        ...(options.runtime !== undefined ? { runtime: options.runtime } : {}),
       };
       const server = await serve({ host: options.host, port: options.port, dataDir: options.dataDir, logLevel: options.logLevel, apiKey, config });
-      process.stdout.write(`faas server listening on ${server.url}\n`);
+      process.stdout.write(`faas server listening on ${server.url} (runtime ${server.runtime})\n`);
       if (server.ssh !== null) process.stdout.write(`SSH gateway on ${server.ssh.host}:${server.ssh.port}, host key ${server.ssh.hostKeyFingerprint}\n`);
       if (server.apiKeyGenerated) {
         process.stdout.write(`API key (generated, stored in ${join(server.dataDir, 'api-key')}): ${server.apiKey}\n`);

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { after, before, describe, it } from 'node:test';
+import type { MemoryCapture, MemoryImageSource, ProcessExit } from '../types.ts';
+import { openTestVmRuntime } from './vm-test-fixture.ts';
+import type { VmRuntime } from './vm-runtime.ts';
+
+let runtime: VmRuntime;
+let dispose: () => Promise<void>;
+const scratch = mkdtempSync(join(tmpdir(), 'faas-vm-mem-'));
+let counter = 0;
+
+before(async () => {
+  ({ runtime, dispose } = await openTestVmRuntime());
+});
+after(async () => {
+  await dispose?.();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+const limits = { memoryMb: 256, cpuCores: 1, pidsMax: 256 };
+
+async function newInstance(memoryImage?: MemoryImageSource): Promise<string> {
+  const id = `inst-vmmem${process.pid}x${counter++}`;
+  await runtime.startInstance({ id, env: 'host', hostUid: 0, limits, ...(memoryImage ? { memoryImage } : {}) });
+  return id;
+}
+
+async function run(id: string, script: string): Promise<ProcessExit & { stdout: string; stderr: string }> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const proc = await runtime.exec(id, {
+    executionId: `exec-vmmem${counter++}`,
+    argv: ['sh', '-c', script],
+    env: { PATH: '/usr/bin:/bin' },
+    workingDir: '/workspace',
+    sink: { stdout: (c) => out.push(c), stderr: (c) => err.push(c), progress: () => undefined },
+  });
+  const exit = await proc.wait();
+  return { ...exit, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+}
+
+/** Stores a capture's parts as files (as the blob store would) and gives them back as an image. */
+async function keep(capture: MemoryCapture): Promise<MemoryImageSource & { partHashes: Record<string, string> }> {
+  const dir = mkdtempSync(join(scratch, 'image-'));
+  const partHashes: Record<string, string> = {};
+  for (const part of capture.parts) {
+    const hash = createHash('sha256');
+    const file = join(dir, part.name);
+    await pipeline(part.read(), async function* (source) {
+      for await (const chunk of source) {
+        hash.update(chunk as Buffer);
+        yield chunk;
+      }
+    }, createWriteStream(file));
+    partHashes[part.name] = hash.digest('hex');
+  }
+  await capture.release();
+  const hash = createHash('sha256').update(JSON.stringify(partHashes)).digest('hex');
+  return { hash, machine: capture.machine, partHashes, open: async (name) => createReadStream(join(dir, name)) };
+}
+
+/** Freezes the instance, runs `whileFrozen` and captures its memory, then thaws it. */
+async function captureFrozen(id: string, whileFrozen: () => void = () => undefined): Promise<MemoryCapture> {
+  const thaw = await runtime.freeze(id);
+  try {
+    whileFrozen();
+    return await runtime.captureMemory(id);
+  } finally {
+    thaw();
+  }
+}
+
+async function snapshotMemory(id: string): Promise<{ image: Awaited<ReturnType<typeof keep>>; fileValue: string }> {
+  let fileValue = '';
+  const capture = await captureFrozen(id, () => (fileValue = readFileSync(join(runtime.rootDir(id), 'workspace', 'counter'), 'utf8').trim()));
+  return { image: await keep(capture), fileValue };
+}
+
+const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 & echo started';
+
+async function readCounter(id: string): Promise<{ pid: number; value: number }> {
+  const r = await run(id, 'cat /workspace/counter');
+  const [pid, value] = r.stdout.trim().split(' ').map(Number);
+  return { pid: pid!, value: value! };
+}
+
+async function waitPast(id: string, min: number): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const c = await readCounter(id).catch(() => ({ pid: 0, value: -1 }));
+    if (c.value > min) return c.value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`counter of ${id} did not pass ${min}`);
+}
+
+describe('vm runtime: memory snapshots', () => {
+  it('a counter saved in a memory snapshot continues from its saved value in two restored instances, which then diverge', async () => {
+    const source = await newInstance();
+    assert.equal((await run(source, COUNTER)).stdout, 'started\n');
+    await waitPast(source, 3);
+    const { image, fileValue } = await snapshotMemory(source);
+    const [savedPid, savedValue] = fileValue.split(' ').map(Number) as [number, number];
+
+    const branches = [await newInstance(image), await newInstance(image)];
+    for (const branch of branches) {
+      const first = await readCounter(branch);
+      assert.equal(first.pid, savedPid, 'the snapshot\'s process runs on');
+      // It counts on from the saved value (a restarted loop would begin at 1).
+      assert.ok(first.value >= savedValue && first.value < savedValue + 200, `branch starts at ${first.value}, saved ${savedValue}`);
+      assert.ok((await waitPast(branch, first.value)) > first.value);
+    }
+    await run(branches[0]!, 'echo zero > /workspace/who');
+    await run(branches[1]!, 'echo one > /workspace/who');
+    assert.equal((await run(branches[0]!, 'cat /workspace/who')).stdout, 'zero\n');
+    assert.equal((await run(branches[1]!, 'cat /workspace/who')).stdout, 'one\n');
+    assert.equal((await run(source, 'cat /workspace/who 2>/dev/null || echo none')).stdout, 'none\n');
+    for (const id of [source, ...branches]) await runtime.destroyInstance(id);
+  });
+
+  it('the memory image changes with memory alone: same files, different RAM, different RAM part hash', async () => {
+    const id = await newInstance();
+    await run(id, 'echo fixed > /workspace/counter; sync');
+    const first = await snapshotMemory(id);
+    // Memory only: a tmpfs file is RAM, not disk.
+    await run(id, 'head -c 4000000 /dev/urandom > /dev/shm/noise');
+    const second = await snapshotMemory(id);
+    assert.equal(first.fileValue, second.fileValue);
+    assert.notEqual(first.image.partHashes.ram, second.image.partHashes.ram);
+    // The same capture read twice gives the same bytes: the hash is a function of the content.
+    const capture = await captureFrozen(id);
+    const digest = async (name: string) => {
+      const h = createHash('sha256');
+      for await (const c of capture.parts.find((p) => p.name === name)!.read()) h.update(c as Buffer);
+      return h.digest('hex');
+    };
+    assert.equal(await digest('disk'), await digest('disk'));
+    await capture.release();
+    await runtime.destroyInstance(id);
+  });
+
+  it('destroy leaves no QEMU process, socket or RAM file behind', async () => {
+    const id = await newInstance();
+    const pid = runtime.machinePid(id);
+    assert.ok(pid !== undefined && existsSync(`/proc/${pid}`));
+    await runtime.destroyInstance(id);
+    assert.equal(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), false, 'qemu is gone');
+    assert.equal(runtime.machinePid(id), undefined);
+    const runDir = runtime.runDirectory();
+    const leftovers = existsSync(runDir) ? readdirSync(runDir, { recursive: true }).map(String).filter((p) => /ram|\.sock$|qmp|agent/.test(p) && !p.includes('pairs.sock')) : [];
+    assert.deepEqual(leftovers, []);
+  });
+
+  it('a guest that hangs is killed by the timeout: the kill ends the machine and the exec', async () => {
+    const id = await newInstance();
+    const exits: string[] = [];
+    runtime.onInstanceExit((instanceId, reason) => instanceId === id && exits.push(reason));
+    const proc = await runtime.exec(id, { executionId: `exec-hang${counter++}`, argv: ['sleep', '1000'], env: { PATH: '/usr/bin:/bin' }, workingDir: '/', sink: { stdout: () => undefined, stderr: () => undefined, progress: () => undefined } });
+    const pid = runtime.machinePid(id)!;
+    process.kill(pid, 'SIGSTOP'); // the whole guest stops answering
+    const started = Date.now();
+    await proc.signal('SIGKILL');
+    const exit = await proc.wait();
+    assert.equal(exit.signal, 'SIGKILL');
+    assert.ok(Date.now() - started < 20_000);
+    assert.equal(exits.length, 1, 'the instance is reported as ended');
+    assert.match(exits[0]!, /hung/);
+    await assert.rejects(run(id, 'true'), (e: { code?: string }) => e.code === 'INSTANCE_NOT_RUNNING');
+    await runtime.destroyInstance(id);
+  });
+
+  it('bad input: capture of an unfrozen instance, a memory image of another guest image, an unknown instance', async () => {
+    const id = await newInstance();
+    await assert.rejects(runtime.captureMemory(id), (e: { code?: string }) => e.code === 'RUNTIME_ERROR');
+    assert.throws(() => runtime.rootDir(id), (e: { code?: string }) => e.code === 'RUNTIME_UNSUPPORTED');
+    const image = await keep(await captureFrozen(id));
+    const foreign = { ...image, machine: { ...image.machine, imageId: '0'.repeat(64) } };
+    await assert.rejects(newInstance(foreign), (e: { code?: string }) => e.code === 'RUNTIME_UNSUPPORTED');
+    await assert.rejects(runtime.freeze('inst-nope'), (e: { code?: string }) => e.code === 'INSTANCE_NOT_RUNNING');
+    await runtime.destroyInstance(id);
+  });
+});

@@ -1,0 +1,14 @@
+import { after } from 'node:test';
+import { runRuntimeConformance } from '../conformance.ts';
+import { openTestVmRuntime } from './vm-test-fixture.ts';
+
+const disposers: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const dispose of disposers) await dispose();
+});
+
+runRuntimeConformance('vm', async () => {
+  const { runtime, dispose } = await openTestVmRuntime();
+  disposers.push(dispose);
+  return runtime;
+});
