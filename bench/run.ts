@@ -18,6 +18,7 @@ import { sshBench } from './ssh.ts';
 import { sessions } from './sessions.ts';
 import { sync } from './sync.ts';
 import { throughput } from './throughput.ts';
+import { vm } from './vm.ts';
 
 const SECTIONS: Record<string, () => Promise<void>> = {
   'cold-start': coldStart,
@@ -33,9 +34,10 @@ const SECTIONS: Record<string, () => Promise<void>> = {
   readiness,
   ports,
   sessions,
+  vm,
 };
 /** Run when no section is named; the others are opt-in diagnostics. */
-const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync', 'ssh-keys', 'ssh', 'readiness', 'ports', 'sessions'];
+const DEFAULT = ['cold-start', 'http-execute', 'throughput', 'snapshot-hash', 'snapshots', 'modes', 'sync', 'ssh-keys', 'ssh', 'readiness', 'ports', 'sessions', 'vm'];
 
 function tryRun(cmd: string, args: string[]): string {
   try {

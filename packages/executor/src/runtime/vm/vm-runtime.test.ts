@@ -11,4 +11,5 @@ runRuntimeConformance('vm', async () => {
   const { runtime, dispose } = await openTestVmRuntime();
   disposers.push(dispose);
   return runtime;
-});
+  // A connection crosses the agent's channel and the emulated guest's TCP stack: milliseconds.
+}, { connectP50Ms: 50 });

@@ -4,7 +4,7 @@
  * @example
  * node --import tsx packages/executor/src/runtime/vm/guest-image/main.ts [--cache-dir DIR] [--agent PATH]
  *
- * Defaults: cache dir `/var/lib/faas/guest-image`, agent `../guest-agent/agent.py` next to this file.
+ * Defaults: cache dir `.faas/vm/images` (where `faas serve` on the default data dir looks), agent `../guest-agent/agent.py` next to this file.
  * Needs root (the image holds files owned by root and by uid 1000).
  */
 import { statSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { checkGuestImageHost, ensureGuestImage } from './build-guest-image.ts';
 
 const { values } = parseArgs({
   options: {
-    'cache-dir': { type: 'string', default: '/var/lib/faas/guest-image' },
+    'cache-dir': { type: 'string', default: '.faas/vm/images' },
     agent: { type: 'string', default: fileURLToPath(new URL('../guest-agent/agent.py', import.meta.url)) },
   },
 });
