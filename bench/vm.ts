@@ -269,7 +269,7 @@ function committedRows(name: string, rounds: readonly SnapshotRound[]): string[]
   const later = p50(rounds.slice(1).map((r) => r.record.storedBytes));
   return [
     [`${name}: new bytes committed, first snapshot`, String(first), mb(first), ''],
-    [`${name}: new bytes committed, later ones (p50)`, String(later), mb(later), ''],
+    [`${name}: new bytes committed, later ones (p50)`, String(Math.round(later)), mb(later), ''],
   ];
 }
 
@@ -335,8 +335,8 @@ async function snapshotsAndBranches(s: Sides): Promise<void> {
     ]);
     console.log('');
     printTable(['stored (p50 over the snapshots)', 'bytes', 'MB', 'vs guest RAM'], [
-      [`memory image: sum of its ${Object.keys(sizes[0]!).length} parts (${Object.keys(sizes[0]!).join(', ')})`, String(p50(imageBytes)), mb(p50(imageBytes)), `${((100 * p50(imageBytes)) / (ramMb * MB)).toFixed(1)}%`],
-      ...Object.keys(sizes[0]!).map((name) => [`  ${name}`, String(part(name)), mb(part(name)), `${((100 * part(name)) / (ramMb * MB)).toFixed(1)}%`]),
+      [`memory image: sum of its ${Object.keys(sizes[0]!).length} parts (${Object.keys(sizes[0]!).join(', ')})`, String(Math.round(p50(imageBytes))), mb(p50(imageBytes)), `${((100 * p50(imageBytes)) / (ramMb * MB)).toFixed(1)}%`],
+      ...Object.keys(sizes[0]!).map((name) => [`  ${name}`, String(Math.round(part(name))), mb(part(name)), `${((100 * part(name)) / (ramMb * MB)).toFixed(1)}%`]),
       ...committedRows('vm', vmRounds),
       ...committedRows('bwrap', bwRounds),
     ]);
@@ -348,7 +348,7 @@ async function snapshotsAndBranches(s: Sides): Promise<void> {
     printTable(['figure', 'n', 'p50', 'baseline', 'ratio'], [
       ['QemuMachine.saveState (device state), ms', String(save.n), ms(save.p50), `paused p50 ${ms(vmP.p50)} ms`, ratio(save.p50, vmP.p50)],
       ['captureMemory while paused (saveState + RAM + disk copies), ms', String(cap.n), ms(cap.p50), `paused p50 ${ms(vmP.p50)} ms`, ratio(cap.p50, vmP.p50)],
-      ['device state size (saveState), bytes', String(saves.length), String(p50(saves.map((x) => x.bytes))), '', ''],
+      ['device state size (saveState), bytes', String(saves.length), String(Math.round(p50(saves.map((x) => x.bytes)))), '', ''],
       ['RAM part, packed, MB', String(sizes.length), mb(part('ram')), `guest RAM ${ramMb} MB`, ratio(part('ram'), ramMb * MB)],
       ['snapshot after the pause (pack, hash, store), ms', String(vmT.n), ms(vmT.p50 - vmP.p50), `bwrap total ${ms(bwT.p50)} ms`, ratio(vmT.p50 - vmP.p50, bwT.p50)],
     ]);
