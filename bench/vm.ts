@@ -226,22 +226,25 @@ async function startLatency(s: Sides, n: number): Promise<void> {
       vmS.push(await serviceOnce(s.vm));
     }
   }
-  const sum = (xs: readonly Sample[], f: (x: Sample) => number): Summary => summarize(xs.map(f));
+  const of = (xs: readonly Sample[], f: (x: Sample) => number): Summary => summarize(xs.map(f));
+  const total = (x: Sample) => x.create + x.exec;
+  const create = (x: Sample) => x.create;
+  const exec = (x: Sample) => x.exec;
   section(`vm: instance start, service level (instances.create + exec true to its record), N=${n}`);
   printTable(['series', ...SUMMARY_HEADERS], [
-    ['bwrap create + exec true (baseline)', ...summaryCells(sum(bwS, (x) => x.create + x.exec))],
-    ['  create (instances.create)', ...summaryCells(sum(bwS, (x) => x.create))],
-    ['  exec true (start -> record)', ...summaryCells(sum(bwS, (x) => x.exec))],
-    ['vm create + exec true', ...summaryCells(sum(vmS, (x) => x.create + x.exec))],
-    ['  create (instances.create: template restore)', ...summaryCells(sum(vmS, (x) => x.create))],
-    ['  exec true (start -> record)', ...summaryCells(sum(vmS, (x) => x.exec))],
+    ['bwrap create + exec true (baseline)', ...summaryCells(of(bwS, total))],
+    ['  create (instances.create)', ...summaryCells(of(bwS, create))],
+    ['  exec true (start -> record)', ...summaryCells(of(bwS, exec))],
+    ['vm create + exec true', ...summaryCells(of(vmS, total))],
+    ['  create (instances.create: template restore)', ...summaryCells(of(vmS, create))],
+    ['  exec true (start -> record)', ...summaryCells(of(vmS, exec))],
   ]);
   console.log('');
-  printTable(['ratio vm / bwrap', 'p50', 'p90'], [
-    ['create + exec true', ratio(sum(vmS, (x) => x.create + x.exec).p50, sum(bwS, (x) => x.create + x.exec).p50), ratio(sum(vmS, (x) => x.create + x.exec).p90, sum(bwS, (x) => x.create + x.exec).p90)],
-    ['  create', ratio(sum(vmS, (x) => x.create).p50, sum(bwS, (x) => x.create).p50), ratio(sum(vmS, (x) => x.create).p90, sum(bwS, (x) => x.create).p90)],
-    ['  exec true', ratio(sum(vmS, (x) => x.exec).p50, sum(bwS, (x) => x.exec).p50), ratio(sum(vmS, (x) => x.exec).p90, sum(bwS, (x) => x.exec).p90)],
-  ]);
+  const ratioRow = (label: string, f: (x: Sample) => number): string[] => {
+    const [v, b] = [of(vmS, f), of(bwS, f)];
+    return [label, ratio(v.p50, b.p50), ratio(v.p90, b.p90)];
+  };
+  printTable(['ratio vm / bwrap', 'p50', 'p90'], [ratioRow('create + exec true', total), ratioRow('  create', create), ratioRow('  exec true', exec)]);
 }
 
 interface SnapshotRound {

@@ -174,6 +174,17 @@ describe('faas snapshot and faas branch argument parsing', () => {
   });
 });
 
+describe('serve', () => {
+  test('--runtime takes bwrap or vm and refuses anything else (exit 2, naming the choices)', async () => {
+    const vm = spyOn('serve');
+    await runCli(argv('serve', '--runtime', 'vm'), vm.program);
+    assert.equal((vm.calls[0]?.[0] as { runtime?: string }).runtime, 'vm');
+    const bad = spyOn('serve');
+    assert.equal(await runCli(argv('serve', '--runtime', 'firecracker'), bad.program), 2);
+    assert.match(bad.stderr.join(''), /expected "bwrap" or "vm", got "firecracker"/);
+  });
+});
+
 describe('global options', () => {
   test('--url and --api-key reach every command', async () => {
     const { program, calls } = spyOn('instances', 'ls');

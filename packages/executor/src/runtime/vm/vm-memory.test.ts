@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import type { MemoryCapture, MemoryImageSource, ProcessExit } from '../types.ts';
 import { openTestVmRuntime } from './vm-test-fixture.ts';
-import type { VmRuntime } from './vm-runtime.ts';
+import pino from 'pino';
+import { systemClock } from '../../util/clock.ts';
+import { VmRuntime } from './vm-runtime.ts';
 
 let runtime: VmRuntime;
 let dispose: () => Promise<void>;
@@ -172,6 +174,11 @@ describe('vm runtime: memory snapshots', () => {
     assert.match(exits[0]!, /hung/);
     await assert.rejects(run(id, 'true'), (e: { code?: string }) => e.code === 'INSTANCE_NOT_RUNNING');
     await runtime.destroyInstance(id);
+  });
+
+  it('a host without QEMU is refused at start-up, naming the packages to install', async () => {
+    const missing = new VmRuntime({ dataDir: scratch, clock: systemClock, logger: pino({ level: 'silent' }), missingPackages: () => ['qemu-system-x86', 'busybox-static'] });
+    await assert.rejects(missing.checkHost(), (e: { code?: string; message?: string }) => e.code === 'RUNTIME_ERROR' && /qemu-system-x86, busybox-static/.test(e.message!) && /apt-get install/.test(e.message!));
   });
 
   it('bad input: capture of an unfrozen instance, a memory image of another guest image, an unknown instance', async () => {

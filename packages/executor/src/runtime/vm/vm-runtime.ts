@@ -53,6 +53,8 @@ export interface VmRuntimeOptions {
    * host's packages). From FAAS_VM_IMAGE_DIR. @default "<dataDir>/vm/images"
    */
   imageDir?: string;
+  /** Names the missing Debian packages the runtime needs (a seam for tests). @default checkGuestImageHost */
+  missingPackages?: () => string[];
 }
 
 /** Version of what a memory image's parts mean; a change makes older images unusable here. */
@@ -122,7 +124,7 @@ export class VmRuntime implements Runtime {
 
   async checkHost(): Promise<void> {
     if (process.getuid?.() !== 0) throw new FaasError('RUNTIME_ERROR', 'the vm runtime must run as root: it mounts instance disks to snapshot them');
-    const missing = checkGuestImageHost();
+    const missing = (this.options.missingPackages ?? checkGuestImageHost)();
     if (missing.length > 0) {
       throw new FaasError('RUNTIME_ERROR', `the vm runtime needs these Debian packages: ${missing.join(', ')} (apt-get install ${missing.join(' ')})`, { missing });
     }
