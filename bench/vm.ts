@@ -46,7 +46,7 @@ const IMAGE_DIR = join(tmpdir(), 'faas-vm-images-bench');
 /** 50 files of 4 KiB and a counter file (the vm's counter process overwrites it). */
 const WORKSPACE = 'mkdir -p /workspace/src && for i in $(seq 1 50); do head -c 4096 /dev/urandom > /workspace/src/f$i; done && echo "0 0" > /workspace/counter';
 /** A counter in the background: its value lives in the shell's memory, mirrored to a file. */
-const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 &';
+const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter.tmp; mv /workspace/counter.tmp /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 &';
 
 const mb = (bytes: number): string => `${(bytes / MB).toFixed(1)} MB`;
 const p50 = (xs: readonly number[]): number => summarize(xs).p50;
@@ -84,17 +84,23 @@ async function runtimeTrue(rt: Runtime, id: string): Promise<void> {
 }
 
 async function readCounter(b: BenchApp, instance: InstanceRecord): Promise<{ pid: number; value: number }> {
-  const [pid, value] = (await sh(b, instance, 'cat /workspace/counter')).trim().split(' ').map(Number);
-  return { pid: pid!, value: value! };
+  // The counter rewrites its file (truncate, then write): a read in between sees it empty.
+  for (let i = 0; ; i++) {
+    const out = (await sh(b, instance, 'cat /workspace/counter')).trim();
+    const [pid, value] = out.split(' ').map(Number);
+    if (Number.isInteger(pid) && Number.isInteger(value)) return { pid: pid!, value: value! };
+    if (i === 20) throw new Error(`the counter file of ${instance.id} holds ${JSON.stringify(out)}`);
+  }
 }
 
 async function counterPast(b: BenchApp, instance: InstanceRecord, min: number): Promise<{ pid: number; value: number }> {
-  for (let i = 0; i < 200; i++) {
+  const deadline = now() + 20_000;
+  while (now() < deadline) {
     const c = await readCounter(b, instance);
     if (c.value > min) return c;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the counter of ${instance.id} never passed ${min}`);
+  throw new Error(`the counter of ${instance.id} did not pass ${min} within 20 s`);
 }
 
 /** Replaces `obj[method]` by a wrapper that reports each call's duration (and result) to `record`. */

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TEST_IMAGE_DIR } from '../src/runtime/vm/vm-test-fixture.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ClientDir, clientOptions, run, SCP, ssh } from './fixtures/openssh-client.ts';
 import { startTestServer, type TestServer } from './fixtures/test-server.ts';
 
 // The vm runtime through the API: snapshots of running machines carry memory, and restores and
@@ -33,8 +36,8 @@ async function sh(instanceId: string, code: string): Promise<string> {
   return res.body.stdout;
 }
 
-/** Starts a counter in the background: its value lives in the shell's memory, mirrored to a file. */
-const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 &';
+/** Starts a counter in the background: its value lives in the shell's memory, mirrored to a file (renamed into place, so a read never sees it half written). */
+const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter.tmp; mv /workspace/counter.tmp /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 &';
 
 async function counter(instanceId: string): Promise<{ pid: number; value: number }> {
   const [pid, value] = (await sh(instanceId, 'cat /workspace/counter')).trim().split(' ').map(Number);
@@ -99,6 +102,42 @@ describe('vm runtime through the API', () => {
     // The memory image still restores after the sweep: the machine's tmpfs file is back.
     const restored = (await server.request('POST', `/api/v1/snapshots/${second.id}/restore`, {})).body;
     assert.equal(await sh(restored.id, 'wc -c < /dev/shm/x'), '5000000\n');
+  });
+
+  it('plain OpenSSH works on a vm instance: exec with exit status, a terminal, scp up and down', async () => {
+    const client = new ClientDir();
+    try {
+      const id = await createInstance();
+      const rotated = await server.request('POST', `/api/v1/instances/${id}/ssh/rotate`, {});
+      assert.equal(rotated.status, 201, rotated.text);
+      const key = client.key(rotated.body.key.private_key);
+      const target = { host: '127.0.0.1', port: server.ssh!.port, user: id, keyFiles: [key], knownHosts: client.knownHosts };
+      const r = await ssh(target, ['echo "$(id -u) $(pwd)"; echo err >&2; exit 3']);
+      assert.equal(r.code, 3, r.stderr.toString());
+      assert.equal(r.stdout.toString(), '1000 /workspace\n');
+      assert.match(r.stderr.toString(), /(^|\n)err\n$/);
+      const tty = await ssh(target, ['tty'], { extra: ['-tt'] });
+      assert.match(tty.stdout.toString(), /\/dev\/pts\/\d+/);
+      const payload = randomBytes(1024 * 1024 + 3);
+      const local = client.path('up.bin');
+      writeFileSync(local, payload);
+      const scp = [...clientOptions(client.knownHosts), '-P', String(server.ssh!.port), '-i', key];
+      assert.equal((await run(SCP, [...scp, local, `${id}@127.0.0.1:/workspace/up.bin`])).code, 0);
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      assert.equal(await sh(id, 'sha256sum < /workspace/up.bin | cut -d" " -f1'), `${sha(payload)}\n`);
+      const back = client.path('back.bin');
+      assert.equal((await run(SCP, [...scp, `${id}@127.0.0.1:/workspace/up.bin`, back])).code, 0);
+      assert.equal(sha(readFileSync(back)), sha(payload));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('file sync to a vm instance is refused with RUNTIME_UNSUPPORTED, naming why', async () => {
+    const id = await createInstance();
+    const res = await server.request('POST', `/api/v1/instances/${id}/sync`, { remote_dir: '/workspace', direction: 'download', manifest: [] });
+    assertError(res, 501, 'RUNTIME_UNSUPPORTED');
+    assert.match(res.body.error.message, /only while it is frozen/);
   });
 
   it('a snapshot of an instance that no longer runs is refused with INSTANCE_NOT_RUNNING, and its machine is gone', async () => {

@@ -84,7 +84,8 @@ async function snapshotMemory(id: string): Promise<{ image: Awaited<ReturnType<t
   return { image: await keep(capture), fileValue };
 }
 
-const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 & echo started';
+/** The value lives in the shell's memory; the file is renamed into place, so a read never sees it half written. */
+const COUNTER = 'nohup sh -c \'i=0; while :; do i=$((i+1)); echo "$$ $i" > /workspace/counter.tmp; mv /workspace/counter.tmp /workspace/counter; sleep 0.05; done\' >/dev/null 2>&1 & echo started';
 
 async function readCounter(id: string): Promise<{ pid: number; value: number }> {
   const r = await run(id, 'cat /workspace/counter');
@@ -154,7 +155,8 @@ describe('vm runtime: memory snapshots', () => {
     assert.equal(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), false, 'qemu is gone');
     assert.equal(runtime.machinePid(id), undefined);
     const runDir = runtime.runDirectory();
-    const leftovers = existsSync(runDir) ? readdirSync(runDir, { recursive: true }).map(String).filter((p) => /ram|\.sock$|qmp|agent/.test(p) && !p.includes('pairs.sock')) : [];
+    // Unpacked memory images (images/) are the runtime's restore cache, not the instance's: bounded, and dropped when idle.
+    const leftovers = existsSync(runDir) ? readdirSync(runDir, { recursive: true }).map(String).filter((p) => /ram|\.sock$|qmp|agent/.test(p) && !p.includes('pairs.sock') && !p.startsWith('images')) : [];
     assert.deepEqual(leftovers, []);
   });
 

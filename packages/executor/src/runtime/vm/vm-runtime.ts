@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { FaasError } from '@faas/protocol';
 import type { Logger } from 'pino';
@@ -30,10 +29,11 @@ import { checkGuestImageHost, ensureGuestImage, type GuestImage } from './guest-
 import { createDataDisk } from './guest-image/data-disk.ts';
 import { detectAccelerator } from './qemu/accelerator.ts';
 import { QemuMachine, killLeftovers } from './qemu/qemu-machine.ts';
-import { copySparse, packSparse, unpackSparse } from './qemu/sparse-files.ts';
+import { copySparse, packSparse } from './qemu/sparse-files.ts';
 import { DiskView } from './disk-view.ts';
 import { SocketPairs } from './socket-pairs.ts';
 import { TemplateStore, type MachineShape } from './vm-templates.ts';
+import { UnpackedImages } from './unpacked-images.ts';
 import { VmInteractiveProcess, VmProcess } from './vm-process.ts';
 
 export interface VmRuntimeOptions {
@@ -113,6 +113,7 @@ export class VmRuntime implements Runtime {
   private readonly templates: TemplateStore;
   private readonly runDir: string;
   private readonly pairs: SocketPairs;
+  private readonly unpacked: UnpackedImages;
   private image: GuestImage | undefined;
   private accel: 'kvm' | 'tcg' | undefined;
 
@@ -120,6 +121,7 @@ export class VmRuntime implements Runtime {
     this.runDir = join(options.runRoot ?? '/dev/shm', `faas-vm-${shortHash(options.dataDir)}`);
     this.templates = new TemplateStore(join(this.stateDir, 'templates'), (shape, dir) => this.buildTemplate(shape, dir));
     this.pairs = new SocketPairs(join(this.runDir, 'pairs.sock'));
+    this.unpacked = new UnpackedImages(join(this.runDir, 'images'));
   }
 
   async checkHost(): Promise<void> {
@@ -328,6 +330,9 @@ export class VmRuntime implements Runtime {
   async close(): Promise<void> {
     await Promise.all([...this.live.keys()].map((id) => this.stopInstance(id).catch((err: unknown) => this.options.logger.error({ err, instance: id }, 'stop on close failed'))));
     this.pairs.close();
+    this.unpacked.clear();
+    // The run dir held only this server's machines; all have stopped.
+    rmSync(this.runDir, { recursive: true, force: true });
   }
 
   /** Ids of the instances whose machine runs now. */
@@ -357,17 +362,10 @@ export class VmRuntime implements Runtime {
   /** A new instance from a snapshot's memory image: its machine continues where it was saved. */
   private async resume(spec: InstanceSpec, dirs: InstanceDirs, image: MemoryImageSource): Promise<LiveMachine> {
     const shape = this.shapeOfImage(image);
-    const statePath = join(dirs.run, 'incoming-state');
-    await Promise.all([
-      (async () => pipeline(await image.open('state'), createWriteStream(statePath, { mode: 0o600 })))(),
-      (async () => unpackSparse(await image.open('ram'), dirs.ram))(),
-      (async () => unpackSparse(await image.open('disk'), dirs.disk))(),
-    ]);
-    try {
-      return await this.launch(spec, dirs, shape, { statePath });
-    } finally {
-      rmSync(statePath, { force: true });
-    }
+    return this.unpacked.use(image, async (files) => {
+      await Promise.all([copySparse(files.ram, dirs.ram), copySparse(files.disk, dirs.disk)]);
+      return this.launch(spec, dirs, shape, { statePath: files.state });
+    });
   }
 
   private async boot(spec: InstanceSpec, dirs: InstanceDirs, shape: MachineShape): Promise<LiveMachine> {
@@ -418,8 +416,9 @@ export class VmRuntime implements Runtime {
       await createDataDisk(dirs.disk, this.diskBytes);
       const live = await this.boot({ id, env: 'host', hostUid: 0, limits: { memoryMb: shape.ramMb - GUEST_OVERHEAD_MB, cpuCores: shape.vcpus, pidsMax: 65_536 } }, dirs, shape);
       try {
-        // Frozen when saved, as a snapshot is: every restore begins with the agent's thaw.
-        await live.agent.freezeFs();
+        await shrinkGuestMemory(live.agent);
+        // Not frozen: nothing reads a template's files, and a paused machine's RAM and disk
+        // agree (QEMU drains the disk's requests on stop), so restores need no thaw.
         await live.machine.pause();
         await live.machine.saveState(join(dir, 'state'));
         await copySparse(dirs.ram, join(dir, 'ram'));
@@ -553,7 +552,17 @@ function shellExitFor(err: unknown, argv0: string): { code: number; message: str
 }
 
 function kernelCommandLine(hostname: string): string {
-  return `console=ttyS0 panic=-1 quiet faas.hostname=${hostname}`;
+  // init_on_free: memory the guest frees is zeroed, so its RAM file holds zeros (holes once
+  // copied sparse) rather than stale pages: every restore copies, and every snapshot stores, less.
+  return `console=ttyS0 panic=-1 quiet init_on_free=1 faas.hostname=${hostname}`;
+}
+
+/** Drops the boot's page cache before a template is saved: what every instance copies at start. */
+async function shrinkGuestMemory(agent: AgentClient): Promise<void> {
+  const proc = await agent.exec({ argv: ['/bin/sh', '-c', 'sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory'], env: { PATH: '/usr/bin:/bin' }, cwd: '/', uid: 0, gid: 0 });
+  proc.stdout.resume();
+  proc.stderr.resume();
+  await proc.wait();
 }
 
 function notRunning(instanceId: string): FaasError {
