@@ -103,8 +103,12 @@ export interface InstanceSpec {
 export interface MemoryCapture {
   /** Restore needs a machine of this shape (memory size, processors, image id...). */
   readonly machine: Readonly<Record<string, string | number | boolean>>;
-  /** The parts to store; each `read()` streams the part's bytes once, deterministically by content. */
-  readonly parts: readonly { name: string; read(): import('node:stream').Readable }[];
+  /**
+   * The parts to store, each name once, each part's bytes deterministic by content and small
+   * enough to hold (a large file comes as many region parts, so images that differ in a few
+   * places share the other parts in the blob store). Iterated once.
+   */
+  parts(): AsyncIterable<{ name: string; data: Buffer }>;
   /** Frees what the capture holds on the host (temporary copies); after the parts were read. */
   release(): Promise<void>;
 }
@@ -114,7 +118,7 @@ export interface MemoryImageSource {
   /** SHA-256 naming the image (snapshots' memory_hash). */
   readonly hash: string;
   readonly machine: Readonly<Record<string, string | number | boolean>>;
-  /** Streams a part's bytes as `MemoryCapture.parts[i].read()` gave them. */
+  /** Streams a part's bytes as `MemoryCapture.parts()` gave them. */
   open(part: string): Promise<import('node:stream').Readable>;
 }
 

@@ -192,7 +192,7 @@ export class SnapshotService {
             ({ scanned: result, memory } = await scan());
           }
         }
-        memoryHash = memory === undefined ? null : (await storeMemoryCapture(memory, runtime.name, batch)).memoryHash;
+        memoryHash = memory === undefined ? null : (await storeMemoryCapture(memory, runtime.name, batch, lease)).memoryHash;
       } finally {
         await memory?.release();
       }

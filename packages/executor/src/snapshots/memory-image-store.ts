@@ -1,5 +1,6 @@
 import { FaasError } from '@faas/protocol';
-import type { BlobBatch, BlobStore } from '../blobs/types.ts';
+import { createHash } from 'node:crypto';
+import type { BlobBatch, BlobLease, BlobStore } from '../blobs/types.ts';
 import type { MemoryCapture, MemoryImageSource } from '../runtime/types.ts';
 
 /**
@@ -10,8 +11,11 @@ import type { MemoryCapture, MemoryImageSource } from '../runtime/types.ts';
  * The manifest is canonical JSON (sorted keys, no spaces): equal images give equal hashes.
  */
 const FORMAT = 'faas-memory-image/1';
-/** Manifests are a few hundred bytes; anything much larger is not one. */
-const MAX_MANIFEST_BYTES = 64 * 1024;
+/**
+ * A manifest names one blob per region (~80 bytes each): a 1 GiB guest with a 4 GiB disk has
+ * ~1,300 of them, a 64 GiB one ~17,000. Anything much larger is not a manifest.
+ */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const HASH = /^[0-9a-f]{64}$/;
 
 interface Manifest {
@@ -21,18 +25,29 @@ interface Manifest {
   parts: Record<string, string>;
 }
 
-/** Stores every part of a capture and its manifest in the batch; returns the image's hash. */
-export async function storeMemoryCapture(capture: MemoryCapture, runtime: string, batch: BlobBatch): Promise<{ memoryHash: string; bytes: number }> {
+/**
+ * Stores every part of a capture and its manifest in the batch; returns the image's hash and
+ * how many bytes were new. A part the store already holds (the same region of an earlier image)
+ * is only named, not written again.
+ */
+export async function storeMemoryCapture(capture: MemoryCapture, runtime: string, batch: BlobBatch, lease: BlobLease): Promise<{ memoryHash: string; newBytes: number }> {
   const parts: Record<string, string> = {};
-  let bytes = 0;
-  for (const part of capture.parts) {
-    const stored = await batch.put(part.read());
-    parts[part.name] = stored.hash;
-    bytes += stored.size;
+  let newBytes = 0;
+  for await (const part of capture.parts()) {
+    if (part.name in parts) throw new FaasError('RUNTIME_ERROR', `memory capture named part ${JSON.stringify(part.name)} twice`);
+    const hash = createHash('sha256').update(part.data).digest('hex');
+    parts[part.name] = hash;
+    // Pinned before the check, so a gc running now cannot take a blob this image reuses.
+    if (await batch.has(hash)) {
+      await lease.pin([hash]).catch(() => undefined);
+      if (await batch.has(hash)) continue;
+    }
+    const stored = await batch.put(part.data, { expectedHash: hash });
+    if (stored.created) newBytes += stored.size;
   }
   const manifest: Manifest = { format: FORMAT, runtime, machine: { ...capture.machine }, parts };
   const stored = await batch.put(Buffer.from(canonicalJson(manifest)));
-  return { memoryHash: stored.hash, bytes: bytes + stored.size };
+  return { memoryHash: stored.hash, newBytes: newBytes + (stored.created ? stored.size : 0) };
 }
 
 /** The image a snapshot's `memory_hash` names, ready for `startInstance({ memoryImage })`. */

@@ -2,12 +2,15 @@ import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { MemoryImageSource } from '../types.ts';
+import { truncate, writeFile } from 'node:fs/promises';
 import { unpackSparse } from './qemu/sparse-files.ts';
+import { regionName } from './memory-regions.ts';
 
 /** Unpacked images kept for further restores; older unused ones are removed. */
 const KEEP = 2;
 /** An unused unpacked image goes after this long: its RAM file sits in memory (/dev/shm). */
 const IDLE_MS = 30_000;
+const UNPACK_PARALLEL = 8;
 
 interface Entry {
   dir: string;
@@ -81,9 +84,27 @@ export class UnpackedImages {
 async function unpack(image: MemoryImageSource, dir: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { ramMb, diskBytes, ramRegionBytes, diskRegionBytes } = image.machine as { ramMb: number; diskBytes: number; ramRegionBytes: number; diskRegionBytes: number };
   await Promise.all([
     (async () => pipeline(await image.open('state'), createWriteStream(join(dir, 'state'), { mode: 0o600 })))(),
-    (async () => unpackSparse(await image.open('ram'), join(dir, 'ram')))(),
-    (async () => unpackSparse(await image.open('disk'), join(dir, 'disk')))(),
+    unpackRegions(image, 'ram', join(dir, 'ram'), ramMb * 1024 * 1024, ramRegionBytes),
+    unpackRegions(image, 'disk', join(dir, 'disk'), diskBytes, diskRegionBytes),
   ]);
+}
+
+/** Writes a file of `size` bytes from its region parts (see packSparseRegions). */
+async function unpackRegions(image: MemoryImageSource, file: 'ram' | 'disk', path: string, size: number, regionBytes: number): Promise<void> {
+  await truncate(path, size).catch(async () => {
+    await writeFile(path, '', { mode: 0o600 });
+    await truncate(path, size);
+  });
+  const count = Math.ceil(size / regionBytes);
+  let next = 0;
+  // Regions are independent writes at their own offsets: a few at once keep the disk busy
+  // while others wait on the blob store.
+  await Promise.all(
+    Array.from({ length: Math.min(UNPACK_PARALLEL, count) }, async () => {
+      for (let i = next++; i < count; i = next++) await unpackSparse(await image.open(regionName(file, i)), path, { into: true });
+    }),
+  );
 }

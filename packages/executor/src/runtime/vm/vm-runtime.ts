@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -29,11 +29,12 @@ import { checkGuestImageHost, ensureGuestImage, type GuestImage } from './guest-
 import { createDataDisk } from './guest-image/data-disk.ts';
 import { detectAccelerator } from './qemu/accelerator.ts';
 import { QemuMachine, killLeftovers } from './qemu/qemu-machine.ts';
-import { copySparse, packSparse } from './qemu/sparse-files.ts';
+import { copySparse, packSparseRegions } from './qemu/sparse-files.ts';
 import { DiskView } from './disk-view.ts';
 import { SocketPairs } from './socket-pairs.ts';
 import { TemplateStore, type MachineShape } from './vm-templates.ts';
 import { UnpackedImages } from './unpacked-images.ts';
+import { REGION_BYTES, regionName } from './memory-regions.ts';
 import { VmInteractiveProcess, VmProcess } from './vm-process.ts';
 
 export interface VmRuntimeOptions {
@@ -58,7 +59,8 @@ export interface VmRuntimeOptions {
 }
 
 /** Version of what a memory image's parts mean; a change makes older images unusable here. */
-const IMAGE_FORMAT = 1;
+const IMAGE_FORMAT = 2;
+
 /** Guest memory besides what the instance may use: the kernel, page cache, the agent. */
 const GUEST_OVERHEAD_MB = 256;
 const MIN_GUEST_RAM_MB = 1024;
@@ -268,13 +270,16 @@ export class VmRuntime implements Runtime {
       rmSync(diskCopy, { force: true });
       throw err;
     }
+    const diskBytes = statSync(diskCopy).size;
     return {
-      machine: { format: IMAGE_FORMAT, ramMb: live.shape.ramMb, vcpus: live.shape.vcpus, imageId: live.shape.imageId, accel: live.shape.accel },
-      parts: [
-        { name: 'state', read: () => createReadStream(join(dir, 'state')) },
-        { name: 'ram', read: () => packSparse(join(dir, 'ram')) },
-        { name: 'disk', read: () => packSparse(diskCopy) },
-      ],
+      machine: { format: IMAGE_FORMAT, ramMb: live.shape.ramMb, vcpus: live.shape.vcpus, imageId: live.shape.imageId, accel: live.shape.accel, diskBytes, ramRegionBytes: REGION_BYTES.ram, diskRegionBytes: REGION_BYTES.disk },
+      parts: async function* () {
+        yield { name: 'state', data: await readFile(join(dir, 'state')) };
+        let i = 0;
+        for await (const data of packSparseRegions(join(dir, 'ram'), REGION_BYTES.ram)) yield { name: regionName('ram', i++), data };
+        i = 0;
+        for await (const data of packSparseRegions(diskCopy, REGION_BYTES.disk)) yield { name: regionName('disk', i++), data };
+      },
       release: async () => {
         await rm(dir, { recursive: true, force: true });
         await rm(diskCopy, { force: true });
@@ -487,7 +492,7 @@ export class VmRuntime implements Runtime {
   private shapeOfImage(image: MemoryImageSource): MachineShape {
     const m = image.machine;
     const current = this.requireImage().id;
-    if (m.format !== IMAGE_FORMAT || typeof m.ramMb !== 'number' || typeof m.vcpus !== 'number' || typeof m.imageId !== 'string' || (m.accel !== 'kvm' && m.accel !== 'tcg')) {
+    if (m.format !== IMAGE_FORMAT || typeof m.ramMb !== 'number' || typeof m.vcpus !== 'number' || typeof m.imageId !== 'string' || (m.accel !== 'kvm' && m.accel !== 'tcg') || typeof m.diskBytes !== 'number' || m.ramRegionBytes !== REGION_BYTES.ram || m.diskRegionBytes !== REGION_BYTES.disk) {
       throw new FaasError('SNAPSHOT_CORRUPT', `memory image ${image.hash} has an unknown machine description`, { memory_hash: image.hash });
     }
     if (m.imageId !== current || m.accel !== this.accel) {

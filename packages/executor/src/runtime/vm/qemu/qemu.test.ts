@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { isFaasError } from '@faas/protocol';
 import { buildQemuArgs, machinePaths, type MachineSpec } from './qemu-args.ts';
 import { findLeftoverMachines, killLeftovers, QemuMachine } from './qemu-machine.ts';
-import { copySparse, packSparse, unpackSparse } from './sparse-files.ts';
+import { copySparse, packSparse, packSparseRegions, unpackSparse } from './sparse-files.ts';
 import { writeTinyInitramfs } from './tiny-initramfs.ts';
 
 const KERNEL = '/boot/vmlinuz-6.1.0-57-cloud-amd64';
@@ -250,6 +250,46 @@ test('packSparse depends only on the bytes: a dense and a sparse file with equal
   await unpackSparse(packSparse(sparse), unpacked);
   assert.deepEqual(await readFile(unpacked), await readFile(dense));
   assert.ok((await stat(unpacked)).blocks <= (await stat(sparse)).blocks + 16);
+});
+
+test('packSparseRegions: one self-contained stream per region, equal regions equal bytes, a change touches only its region', async () => {
+  const region = 2 ** 20;
+  const size = 5 * region + 4096 * 3 + 100; // a last, partial region
+  const extents: [number, Buffer][] = [
+    [10, randomBytes(5000)],
+    [region - 4096, randomBytes(3 * 4096)], // crosses into region 1
+    [4 * region + 77, randomBytes(200)],
+    [size - 30, randomBytes(30)],
+  ];
+  const path = join(root, 'regions.img');
+  await writeFileWith(path, size, extents, false);
+  const collect = async () => {
+    const parts: Buffer[] = [];
+    for await (const part of packSparseRegions(path, region)) parts.push(part);
+    return parts;
+  };
+  const parts = await collect();
+  assert.equal(parts.length, 6);
+  // Regions 2 and 3 hold nothing: the same bytes (stored once by content).
+  assert.deepEqual(parts[2], parts[3]);
+  const out = join(root, 'regions-out.img');
+  await writeFile(out, '');
+  const handle = await open(out, 'r+');
+  await handle.truncate(size);
+  await handle.close();
+  for (const part of parts) await unpackSparse(Readable.from([part]), out, { into: true });
+  assert.deepEqual(await readFile(out), await readFile(path));
+
+  const file = await open(path, 'r+');
+  await file.write(Buffer.from('x'), 0, 1, 4 * region + 5);
+  await file.close();
+  const after = await collect();
+  const changed = after.map((p, i) => !p.equals(parts[i]!)).flatMap((c, i) => (c ? [i] : []));
+  assert.deepEqual(changed, [4]);
+  // Into a file of another size: refused, nothing half written.
+  const other = join(root, 'regions-other.img');
+  await writeFile(other, Buffer.alloc(4096));
+  await assert.rejects(unpackSparse(Readable.from([parts[0]!]), other, { into: true }), (e: unknown) => isFaasError(e) && e.code === 'VALIDATION_FAILED');
 });
 
 test('unpackSparse refuses a truncated or garbled stream with VALIDATION_FAILED', async () => {

@@ -14,7 +14,8 @@ import { FaasError } from '@faas/protocol';
  *   extent* = u64 offset | u32 length | length bytes       (length > 0)
  *   end     = u64 file size | u32 0
  * Extents are the maximal runs of 4 KiB blocks (the last block may be shorter) that are not all
- * zero, cut every EXTENT_MAX bytes from the run's start, in increasing offset order. Holes and
+ * zero, cut every EXTENT_MAX bytes from the run's start (and, for region streams, at region
+ * boundaries), in increasing offset order. Holes and
  * written zeros are therefore the same thing: the stream, and so its SHA-256, depends only on
  * the bytes the file reads as, never on how the filesystem happens to store them.
  */
@@ -56,31 +57,75 @@ async function* packGenerator(path: string): AsyncGenerator<Buffer> {
   try {
     const size = (await file.stat()).size;
     yield Buffer.concat([MAGIC, u64(size)]);
-    let run: Buffer[] = [];
-    let runStart = 0;
-    let runLength = 0;
-    const flush = function* (): Generator<Buffer> {
-      if (runLength > 0) yield* [Buffer.concat([u64(runStart), u32(runLength)]), ...run];
-      run = [];
-      runLength = 0;
-    };
-    for await (const { offset, data } of dataChunks(file, size)) {
-      for (let at = 0; at < data.length; at += BLOCK) {
-        const block = data.subarray(at, at + BLOCK);
-        const blockOffset = offset + at;
-        if (isZero(block) || (runLength > 0 && runStart + runLength !== blockOffset)) yield* flush();
-        if (isZero(block)) continue;
-        if (runLength === 0) runStart = blockOffset;
-        run.push(block);
-        runLength += block.length;
-        if (runLength === EXTENT_MAX) yield* flush();
-      }
-    }
-    yield* flush();
+    for await (const extent of extents(file, size, Number.POSITIVE_INFINITY)) yield* extent.buffers;
     yield Buffer.concat([u64(size), u32(0)]);
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The file cut into regions of `regionBytes` (a multiple of 4 KiB), each as a FAASSPK1 stream of
+ * its own holding only that region's extents (header and end give the whole file's size), in
+ * order, empty regions included: `ceil(size / regionBytes)` buffers. A region's bytes depend only
+ * on its content, so consecutive images of a file that changed in a few places share the rest
+ * (the blob store keeps equal regions once). Each buffer is at most the region plus headers.
+ */
+export async function* packSparseRegions(path: string, regionBytes: number): AsyncGenerator<Buffer> {
+  if (regionBytes <= 0 || regionBytes % BLOCK !== 0) throw new FaasError('VALIDATION_FAILED', `region size must be a positive multiple of ${BLOCK}, not ${regionBytes}`);
+  const file = await open(path, 'r');
+  try {
+    const size = (await file.stat()).size;
+    const header = Buffer.concat([MAGIC, u64(size)]);
+    const end = Buffer.concat([u64(size), u32(0)]);
+    let region = 0;
+    let parts: Buffer[] = [header];
+    for await (const extent of extents(file, size, regionBytes)) {
+      const at = Math.floor(extent.offset / regionBytes);
+      for (; region < at; region++) {
+        yield Buffer.concat([...parts, end]);
+        parts = [header];
+      }
+      parts.push(...extent.buffers);
+    }
+    for (const count = Math.ceil(size / regionBytes); region < count; region++) {
+      yield Buffer.concat([...parts, end]);
+      parts = [header];
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The file's extents (maximal runs of non-zero blocks, cut every EXTENT_MAX bytes and at every
+ * multiple of `cutEvery`), each as its record header followed by its blocks.
+ */
+async function* extents(file: FileHandle, size: number, cutEvery: number): AsyncGenerator<{ offset: number; buffers: Buffer[] }> {
+  let run: Buffer[] = [];
+  let runStart = 0;
+  let runLength = 0;
+  const take = (): { offset: number; buffers: Buffer[] } => {
+    const extent = { offset: runStart, buffers: [Buffer.concat([u64(runStart), u32(runLength)]), ...run] };
+    run = [];
+    runLength = 0;
+    return extent;
+  };
+  for await (const { offset, data } of dataChunks(file, size)) {
+    for (let at = 0; at < data.length; at += BLOCK) {
+      const block = data.subarray(at, at + BLOCK);
+      const blockOffset = offset + at;
+      const zero = isZero(block);
+      const breaks = runLength > 0 && (runStart + runLength !== blockOffset || blockOffset % cutEvery === 0);
+      if (runLength > 0 && (zero || breaks)) yield take();
+      if (zero) continue;
+      if (runLength === 0) runStart = blockOffset;
+      run.push(block);
+      runLength += block.length;
+      if (runLength === EXTENT_MAX) yield take();
+    }
+  }
+  if (runLength > 0) yield take();
 }
 
 /** Block-aligned chunks of the file's data regions (holes skipped), in offset order. */
@@ -130,16 +175,19 @@ function u32(value: number): Buffer {
 
 /**
  * Writes the file a FAASSPK1 stream describes to `dst` (replacing it): a sparse file of the
- * stream's size with only the extents written. Rejects a malformed stream with VALIDATION_FAILED.
+ * stream's size with only the extents written. With `into`, writes the extents into the
+ * existing file instead (one region of `packSparseRegions` after another), which must already
+ * have the stream's size. Rejects a malformed stream with VALIDATION_FAILED.
  */
-export async function unpackSparse(stream: Readable, dst: string): Promise<void> {
+export async function unpackSparse(stream: Readable, dst: string, options: { into?: boolean } = {}): Promise<void> {
   const reader = new ExactReader(stream);
-  const file = await open(dst, 'w');
+  const file = await open(dst, options.into === true ? 'r+' : 'w');
   try {
     const header = await reader.read(16);
     if (!header.subarray(0, 8).equals(MAGIC)) throw malformed('bad magic');
     const size = Number(header.readBigUInt64BE(8));
-    await file.truncate(size);
+    if (options.into !== true) await file.truncate(size);
+    else if ((await file.stat()).size !== size) throw malformed(`stream of a ${size}-byte file written into a file of another size`);
     let end = 0;
     for (;;) {
       const record = await reader.read(12);
