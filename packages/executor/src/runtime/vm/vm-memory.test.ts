@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { MemoryCapture, MemoryImageSource, ProcessExit } from '../types.ts';
-import { openTestVmRuntime } from './vm-test-fixture.ts';
+import { openTestVmRuntime, TEST_IMAGE_DIR } from './vm-test-fixture.ts';
 import pino from 'pino';
 import { systemClock } from '../../util/clock.ts';
 import { VmRuntime } from './vm-runtime.ts';
@@ -178,6 +178,28 @@ describe('vm runtime: memory snapshots', () => {
     assert.match(exits[0]!, /hung/);
     await assert.rejects(run(id, 'true'), (e: { code?: string }) => e.code === 'INSTANCE_NOT_RUNNING');
     await runtime.destroyInstance(id);
+  });
+
+  it('recover() after a crash kills the machines a previous run left and removes their files, keeping kept instances\' disks', async () => {
+    const crashed = await openTestVmRuntime();
+    const kept = `inst-kept${process.pid}`;
+    const lost = `inst-lost${process.pid}`;
+    for (const id of [kept, lost]) await crashed.runtime.startInstance({ id, env: 'host', hostUid: 0, limits });
+    const pids = [crashed.runtime.machinePid(kept)!, crashed.runtime.machinePid(lost)!];
+    // A new server on the same data dir, as after a crash of the first (which is never closed).
+    const next = new VmRuntime({ dataDir: crashed.dataDir, clock: systemClock, logger: pino({ level: 'silent' }), imageDir: TEST_IMAGE_DIR });
+    await next.checkHost();
+    const report = await next.recover(new Set([kept]));
+    assert.equal(report.processesKilled, 2);
+    assert.equal(report.dirsRemoved, 1);
+    for (const pid of pids) assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), `qemu ${pid} is gone`);
+    assert.ok(existsSync(join(crashed.dataDir, 'vm', 'instances', kept, 'disk.img')), 'the kept instance keeps its disk');
+    assert.ok(!existsSync(join(crashed.dataDir, 'vm', 'instances', lost)));
+    // The kept instance starts again on its disk (a boot: its memory is gone with the crash).
+    await next.startInstance({ id: kept, env: 'host', hostUid: 0, limits });
+    await next.destroyInstance(kept);
+    await next.close();
+    await crashed.dispose();
   });
 
   it('a host without QEMU is refused at start-up, naming the packages to install', async () => {
