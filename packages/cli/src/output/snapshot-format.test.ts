@@ -53,6 +53,8 @@ describe('snapshot formats', () => {
     assert.match(shown, /^size {10}2\.0 KiB in 3 files, 2 dirs, 1 symlinks$/m);
     assert.doesNotMatch(shown, /secret/);
     assert.match(formatSnapshot(snapshot({ parentId: null, metadata: {} }), NOW), /^parent {8}-$/m);
+    assert.match(shown, /^memory {8}- \(files only/m);
+    assert.match(formatSnapshot(snapshot({ memoryHash: 'd'.repeat(64) }), NOW), /^memory {8}d{64} \(a running machine/m);
   });
 
   test('a diff: + with size, - , M with what changed, env, summary', () => {

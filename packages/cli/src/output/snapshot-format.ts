@@ -48,6 +48,7 @@ export function formatSnapshot(snapshot: Snapshot, now = new Date()): string {
     ['size', `${formatBytes(snapshot.size)} in ${snapshot.fileCount} files, ${snapshot.dirCount} dirs, ${snapshot.symlinkCount} symlinks`],
     ['stored', `${formatBytes(snapshot.storedBytes)} new in the blob store`],
     ['capture', `${snapshot.deterministic ? 'frozen' : 'live'}, ${snapshot.durationMs} ms, read ${snapshot.filesRead} of ${snapshot.fileCount} files`],
+    ['memory', snapshot.memoryHash === null ? '- (files only: a restore starts its processes afresh)' : `${snapshot.memoryHash} (a running machine: restores continue its processes)`],
     ['created', `${snapshot.createdAt.toISOString()} (${formatAge(snapshot.createdAt, now)})`],
     ['metadata', formatMetadata(snapshot.metadata) || '-'],
   ];
