@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { FaasError, SyncChecksumsRequest, SyncPlanAnswer, SyncPlanRequest, SyncPlanResponse, WireSyncResult, type WireManifestEntry, type WireSyncOptions } from '@faas/protocol';
 import type { ManifestEntry, SyncOptions, SyncResult } from '@faas/protocol/sync';
 import type { PlanResponse } from '../services/sync-service.ts';
+import { readAhead } from '../util/read-ahead.ts';
 import { typed, type RouteServices } from './route-context.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -13,6 +14,8 @@ const SyncParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 
 const CONTENT_BODY_LIMIT = 2 ** 50;
 /** A manifest of the 1,000,000 entries the service accepts is ~200 MB of JSON. */
 const PLAN_BODY_LIMIT = 512 * 1024 * 1024;
+/** Bytes of a content stream read ahead of the disk writes: the socket keeps flowing while they run. */
+const CONTENT_READ_AHEAD = 4 * 1024 * 1024;
 
 function optionsFromWire(o: WireSyncOptions = {}): SyncOptions {
   return {
@@ -95,7 +98,7 @@ export function syncRoutes(services: RouteServices) {
         const encoding = request.headers['content-encoding'];
         if (encoding === 'gzip') body = body.pipe(createGunzip());
         else if (encoding !== undefined && encoding !== 'identity') throw new FaasError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${encoding} is not supported (gzip or identity)`, { encoding });
-        return resultToWire(await services.sync.receive(request.params.id, request.params.sync_id, body));
+        return resultToWire(await services.sync.receive(request.params.id, request.params.sync_id, readAhead(body, CONTENT_READ_AHEAD)));
       },
     );
     api.get('/api/v1/instances/:id/sync/:sync_id/content', { schema: { tags: ['sync'], summary: 'Download: the needed contents as frames', params: SyncParams } }, async (request, reply) => {
