@@ -86,9 +86,15 @@ export class VmInteractiveProcess implements InteractiveProcess {
     return this.proc.signal(signal);
   }
 
-  wait(): Promise<ProcessExit> {
+  async wait(): Promise<ProcessExit> {
     const started = Date.now();
     // As VmProcess: the machine going away is the process killed.
-    return this.proc.wait().catch((): ProcessExit => ({ exitCode: null, signal: 'SIGKILL', oomKilled: false, durationMs: Date.now() - started }));
+    const exit = await this.proc.wait().catch((): ProcessExit => ({ exitCode: null, signal: 'SIGKILL', oomKilled: false, durationMs: Date.now() - started }));
+    // Output that came in the same read as the exit can still sit in a stream whose reader was
+    // attached this tick (its flow starts on the next one): let a flowing reader have it first.
+    for (const stream of [this.proc.stdout, this.proc.stderr]) {
+      while (!stream.destroyed && stream.readableFlowing === true && stream.readableLength > 0) await new Promise((r) => setImmediate(r));
+    }
+    return exit;
   }
 }

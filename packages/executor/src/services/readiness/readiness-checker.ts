@@ -128,8 +128,9 @@ export async function runReadinessCheck(
     }
     const next = Math.max(roundStart + options.periodMs, timer.monotonicMs());
     if (next >= deadline) {
-      // Nothing can change before the deadline: answer at it, not earlier.
-      await timer.sleep(Math.max(0, deadline - timer.monotonicMs()), signal);
+      // Nothing can change before the deadline: answer at it, not earlier. A timer may fire a
+      // fraction of a millisecond early by the monotonic clock: sleep again until it is reached.
+      while (timer.monotonicMs() < deadline) await timer.sleep(Math.max(1, Math.ceil(deadline - timer.monotonicMs())), signal);
       return finish('timeout');
     }
     await timer.sleep(Math.max(0, next - timer.monotonicMs()), signal);
