@@ -104,6 +104,17 @@ describe('vm runtime through the API', () => {
     assert.equal(await sh(restored.id, 'wc -c < /dev/shm/x'), '5000000\n');
   });
 
+  it('timeout_ms ends the whole process tree inside the machine: exit_reason "timeout", nothing left', async () => {
+    const id = await createInstance();
+    const started = Date.now();
+    const res = await server.request('POST', `/api/v1/instances/${id}/exec`, { command: ['sh', '-c', 'sleep 101 & sleep 101'], timeout_ms: 700 });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.exit_reason, 'timeout');
+    assert.equal(res.body.exit_code, null);
+    assert.ok(Date.now() - started < 10_000);
+    assert.doesNotMatch(await sh(id, 'ps -eo args'), /sleep 101/);
+  });
+
   it('plain OpenSSH works on a vm instance: exec with exit status, a terminal, scp up and down', async () => {
     const client = new ClientDir();
     try {
