@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { cpus, release } from 'node:os';
+import { cpus } from 'node:os';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import { SANDBOX_UID } from '../bwrap/host-environment.ts';
 import { AgentClient } from './guest-agent/agent-client.ts';
 import { checkGuestImageHost, ensureGuestImage, type GuestImage } from './guest-image/build-guest-image.ts';
 import { createDataDisk } from './guest-image/data-disk.ts';
-import { detectAccelerator } from './qemu/accelerator.ts';
+import { rememberedAccelerator } from './remembered-accelerator.ts';
 import { QemuMachine, killLeftovers } from './qemu/qemu-machine.ts';
 import { copySparse, packSparseRegions } from './qemu/sparse-files.ts';
 import { DiskView } from './disk-view.ts';
@@ -520,32 +520,6 @@ export class VmRuntime implements Runtime {
   private get diskBytes(): number {
     return this.options.diskBytes ?? 4 * 1024 ** 3;
   }
-}
-
-/**
- * The accelerator probe boots a guest under KVM and waits up to 10 s for it (a /dev/kvm that
- * cannot run the kernel just hangs), so its answer is kept beside the images, keyed by what
- * decides it: the guest kernel, the host kernel and the QEMU binary.
- */
-async function rememberedAccelerator(dir: string, kernel: string): Promise<'kvm' | 'tcg'> {
-  if (process.env.FAAS_VM_ACCEL) return detectAccelerator({ kernel });
-  const fingerprint = (path: string) => {
-    const st = statSync(path, { throwIfNoEntry: false });
-    return st === undefined ? 'none' : `${st.size}:${st.mtimeMs}`;
-  };
-  const key = createHash('sha256').update([kernel, fingerprint(kernel), release(), fingerprint('/usr/bin/qemu-system-x86_64'), existsSync('/dev/kvm')].join('|')).digest('hex');
-  const file = join(dir, 'accelerator.json');
-  try {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key?: string; accel?: string };
-    if (saved.key === key && (saved.accel === 'kvm' || saved.accel === 'tcg')) return saved.accel;
-  } catch {
-    // none yet, or unreadable: probe
-  }
-  const accel = await detectAccelerator({ kernel });
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify({ key, accel }));
-  renameSync(`${file}.tmp`, file);
-  return accel;
 }
 
 /** The shell's answer to a command that cannot start: 127 not found, 126 not executable. */
