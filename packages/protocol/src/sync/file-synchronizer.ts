@@ -113,7 +113,7 @@ export class FileSynchronizer {
     let destEntries: ManifestEntry[];
     try {
       // One walk after the other: both at once (Promise.all) measured slower in the bench.
-      src = await buildManifest(sourceDir, scanOptions);
+      src = await buildManifest(sourceDir, scanOptions, undefined, { identities: false });
       destEntries = await dest.manifest(scanOptions, () => false);
       if (comparer !== undefined) {
         const srcByPath = new Map(src.entries.map((e) => [e.path, e]));

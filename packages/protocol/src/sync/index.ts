@@ -16,7 +16,7 @@ export {
 } from './upload-frames.ts';
 export { checkRelativePath, joinInside, comparePaths } from './paths.ts';
 export { TreeFilter } from './filters.ts';
-export { buildManifest, hashFile, hashEntries, checksumEntries, checksumFile, createChecksumHasher, identityOf, type ChecksumMemory, type ManifestResult, type SkippedEntry } from './manifest.ts';
+export { buildManifest, hashFile, hashEntries, checksumEntries, checksumFile, createChecksumHasher, identityOf, type ChecksumMemory, type ManifestResult, type ManifestWalkOptions, type SkippedEntry } from './manifest.ts';
 export { ChecksumCache, RACY_MARGIN_NS, type FileIdentity } from './checksum-cache.ts';
 export { planSync, isAttributeOnly } from './plan.ts';
 export { applyPlan, countPlan, type ApplyOptions, type SyncSource } from './apply.ts';
