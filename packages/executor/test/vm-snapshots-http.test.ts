@@ -144,6 +144,22 @@ describe('vm runtime through the API', () => {
     }
   });
 
+  it('file readiness probes look from inside the machine: exists, non-empty, empty, missing', async () => {
+    const id = await createInstance();
+    await sh(id, 'mkdir -p /workspace/f/d && : > /workspace/f/empty && echo hi > /workspace/f/full && ln -s full /workspace/f/link');
+    const check = async (probe: Record<string, unknown>) => {
+      const res = await server.request('POST', `/api/v1/instances/${id}/readiness`, { probes: [{ type: 'file', ...probe }] });
+      assert.equal(res.status, 200, res.text);
+      return { ready: res.body.ready as boolean, message: res.body.probes[0].message as string };
+    };
+    assert.deepEqual(await check({ path: '/workspace/f/empty' }), { ready: true, message: '/workspace/f/empty exists (file)' });
+    assert.deepEqual(await check({ path: '/workspace/f/empty', non_empty: true }), { ready: false, message: '/workspace/f/empty exists but is empty' });
+    assert.deepEqual(await check({ path: '/workspace/f/link', non_empty: true }), { ready: true, message: '/workspace/f/link exists, 3 bytes' });
+    assert.deepEqual(await check({ path: '/workspace/f', non_empty: true }), { ready: true, message: '/workspace/f is a directory with 4 entries' });
+    assert.deepEqual(await check({ path: '/workspace/f/d', non_empty: true }), { ready: false, message: '/workspace/f/d is an empty directory' });
+    assert.deepEqual(await check({ path: '/workspace/nope' }), { ready: false, message: '/workspace/nope does not exist' });
+  });
+
   it('file sync to a vm instance is refused with RUNTIME_UNSUPPORTED, naming why', async () => {
     const id = await createInstance();
     const res = await server.request('POST', `/api/v1/instances/${id}/sync`, { remote_dir: '/workspace', direction: 'download', manifest: [] });

@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
+import { FaasError } from '@faas/protocol';
 import { RootedFs, type RootedStat } from '../../runtime/rooted-fs.ts';
+import { checkFileInside } from './file-probe-inside.ts';
 import type { ProbeSpec } from './probe-config.ts';
 import { timed, type Probe, type ProbeContext } from './probe.ts';
 
@@ -13,7 +15,8 @@ const MAX_LINK_HOPS = 8;
  * one byte, or a directory with an entry). Looked up from the host through RootedFs, so every
  * step resolves inside the instance's root, symlinks included (followed as the sandbox would
  * see them, never into the host). What the runtime binds over the root (/usr, /proc, /dev) is
- * not the instance's own and is not seen.
+ * not the instance's own and is not seen. On a runtime whose files the host cannot read while
+ * it runs (vm), the same check runs inside the instance instead (file-probe-inside.ts).
  */
 export function fileProbe(spec: FileSpec, ctx: ProbeContext): Probe {
   return {
@@ -22,7 +25,15 @@ export function fileProbe(spec: FileSpec, ctx: ProbeContext): Probe {
     run: () =>
       timed('file', ctx.clock, async () => {
         const { instance } = ctx;
-        const fs = RootedFs.open(ctx.runtime.rootDir(instance.id), { uid: instance.hostUid, gid: instance.hostUid });
+        let root: string;
+        try {
+          root = ctx.runtime.rootDir(instance.id);
+        } catch (err) {
+          // The host cannot read this instance's files while it runs (vm): look from inside.
+          if (err instanceof FaasError && err.code === 'RUNTIME_UNSUPPORTED') return checkFileInside(spec, ctx);
+          throw err;
+        }
+        const fs = RootedFs.open(root, { uid: instance.hostUid, gid: instance.hostUid });
         try {
           const found = resolve(fs, spec.path);
           if (found === undefined) return { ok: false, message: `${spec.shown} does not exist` };
