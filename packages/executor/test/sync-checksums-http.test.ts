@@ -3,46 +3,14 @@
  * request, its validation, and the SDK in both directions, against a real server.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { checksumFile } from '@faas/protocol/sync';
-import { FaaSPlatformClient, type Instance } from '../../sdk/src/index.ts';
-import { syncFiles, type SyncFilesOptions } from '../../sdk/src/sync/index.ts';
-import { startTestServer, type TestServer } from './fixtures/test-server.ts';
+import { useSyncInstance } from './fixtures/sync-instance.ts';
 
-let server: TestServer;
-let client: FaaSPlatformClient;
-let instance: Instance;
-const temps: string[] = [];
-
-function temp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'faas-sync-sum-test-'));
-  temps.push(d);
-  return d;
-}
-
-before(async () => {
-  server = await startTestServer();
-  client = new FaaSPlatformClient({ platformUrl: server.url, apiKey: server.apiKey });
-  instance = await client.instances.create();
-});
-
-after(async () => {
-  await server?.close();
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-
-async function sh(script: string): Promise<string> {
-  const r = await instance.exec({ command: ['sh', '-c', script] });
-  assert.equal(r.exitCode, 0, `${script}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function sync(localDir: string, remoteDir: string, options: SyncFilesOptions = {}) {
-  return syncFiles(client, instance.id, localDir, remoteDir, options);
-}
+const ctx = useSyncInstance('faas-sync-sum-test-');
+const { temp, sh, sync } = ctx;
 
 const T = 1_600_000_000.123456;
 
@@ -127,7 +95,7 @@ describe('checksum mode, SDK', () => {
 });
 
 describe('checksum mode, the two requests', () => {
-  const base = () => `/api/v1/instances/${instance.id}/sync`;
+  const base = () => `/api/v1/instances/${ctx.instance.id}/sync`;
   let src: string;
   const remote = '/workspace/sum-proto';
   const manifest = async () => {
@@ -135,7 +103,7 @@ describe('checksum mode, the two requests', () => {
     return (await buildManifest(src)).entries.map((e) => ({ path: e.path, type: e.type, mode: e.mode, size: e.size, mtime_ns: e.mtimeNs, ...(e.target ? { target: e.target } : {}) }));
   };
   const first = async (options: Record<string, unknown> = {}) => {
-    const r = await server.request('POST', base(), { direction: 'upload', remote_dir: remote, options: { checksum_only: true, ...options }, manifest: await manifest() });
+    const r = await ctx.server.request('POST', base(), { direction: 'upload', remote_dir: remote, options: { checksum_only: true, ...options }, manifest: await manifest() });
     assert.equal(r.status, 200, r.text);
     return r.body as { sync_id: string; checksums_needed: string[] };
   };
@@ -153,14 +121,14 @@ describe('checksum mode, the two requests', () => {
     assert.deepEqual([...r.checksums_needed].sort(), ['a.txt', 'big.bin', 'new.txt']);
     assert.equal((r as Record<string, unknown>).plan, undefined);
     const checksums = await Promise.all(r.checksums_needed.map(async (p) => (await checksumFile(src, p)).checksum));
-    const second = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
+    const second = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
     assert.equal(second.status, 200, second.text);
     assert.equal(second.body.sync_id, r.sync_id, 'the same id goes on to the transfer');
     assert.deepEqual(
       second.body.plan.steps.filter((s: { action: string }) => s.action !== 'skip').map((s: { path: string; reason: string }) => [s.path, s.reason]),
       [['sub/b.txt', 'size']],
     );
-    const again = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
+    const again = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
     assert.equal(again.status, 400);
     assert.equal(again.body.error.code, 'VALIDATION_FAILED', 'checksums cannot be sent twice');
   });
@@ -168,11 +136,11 @@ describe('checksum mode, the two requests', () => {
   test('a dry run: the second answer has the plan and no sync id, and ends the session', async () => {
     const r = await first({ dry_run: true });
     const checksums = await Promise.all(r.checksums_needed.map(async (p) => (await checksumFile(src, p)).checksum));
-    const second = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
+    const second = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
     assert.equal(second.status, 200, second.text);
     assert.equal(second.body.sync_id, null);
     assert.equal(second.body.plan.steps.length > 0, true);
-    const gone = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
+    const gone = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums });
     assert.equal(gone.status, 404);
     assert.equal(gone.body.error.code, 'SYNC_NOT_FOUND');
   });
@@ -180,35 +148,35 @@ describe('checksum mode, the two requests', () => {
   test('wrong count, malformed hex, unknown sync id, content before checksums: clear errors with stable codes', async () => {
     const r = await first();
     const good = await Promise.all(r.checksums_needed.map(async (p) => (await checksumFile(src, p)).checksum));
-    const fewer = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: good.slice(1) });
+    const fewer = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: good.slice(1) });
     assert.equal(fewer.status, 400);
     assert.equal(fewer.body.error.code, 'VALIDATION_FAILED');
     assert.equal(fewer.body.error.details.expected, good.length);
     for (const bad of ['A'.repeat(32), 'a'.repeat(31), 'a'.repeat(64), 'zz'.repeat(16)]) {
-      const malformed = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: [bad, ...good.slice(1)] });
+      const malformed = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: [bad, ...good.slice(1)] });
       assert.equal(malformed.status, 400, bad);
       assert.equal(malformed.body.error.code, 'VALIDATION_FAILED');
     }
-    const asObject = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: { 'a.txt': good[0] } });
+    const asObject = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: { 'a.txt': good[0] } });
     assert.equal(asObject.status, 400);
     assert.equal(asObject.body.error.code, 'VALIDATION_FAILED');
-    const content = await fetch(`${server.url}${base()}/${r.sync_id}/content`, {
+    const content = await fetch(`${ctx.server.url}${base()}/${r.sync_id}/content`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/octet-stream' },
+      headers: { authorization: `Bearer ${ctx.server.apiKey}`, 'content-type': 'application/octet-stream' },
       body: Buffer.from([0]),
     });
     assert.equal(content.status, 400, 'the session has no plan yet');
     assert.equal(((await content.json()) as { error: { code: string } }).error.code, 'VALIDATION_FAILED');
-    const unknown = await server.request('POST', `${base()}/sync-nope/checksums`, { checksums: [] });
+    const unknown = await ctx.server.request('POST', `${base()}/sync-nope/checksums`, { checksums: [] });
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, 'SYNC_NOT_FOUND');
     // After the refusals the session still takes the right answer.
-    const ok = await server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: good });
+    const ok = await ctx.server.request('POST', `${base()}/${r.sync_id}/checksums`, { checksums: good });
     assert.equal(ok.status, 200, ok.text);
   });
 
   test('quick mode stays one request', async () => {
-    const r = await server.request('POST', base(), { direction: 'upload', remote_dir: remote, options: { dry_run: true }, manifest: await manifest() });
+    const r = await ctx.server.request('POST', base(), { direction: 'upload', remote_dir: remote, options: { dry_run: true }, manifest: await manifest() });
     assert.equal(r.status, 200);
     assert.equal(r.body.checksums_needed, undefined);
     assert.ok(Array.isArray(r.body.plan.steps));

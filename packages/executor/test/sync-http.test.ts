@@ -5,49 +5,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { buildManifest, type ManifestEntry } from '@faas/protocol/sync';
-import { FaaSPlatformClient, isFaasError, type Instance } from '../../sdk/src/index.ts';
-import { syncFiles, type SyncFilesOptions } from '../../sdk/src/sync/index.ts';
-import { startServerProcess, startTestServer, type TestServer } from './fixtures/test-server.ts';
+import { FaaSPlatformClient, isFaasError } from '../../sdk/src/index.ts';
+import { syncFiles } from '../../sdk/src/sync/index.ts';
+import { startServerProcess } from './fixtures/test-server.ts';
+import { useSyncInstance } from './fixtures/sync-instance.ts';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/bin/faas.js');
 
-let server: TestServer;
-let client: FaaSPlatformClient;
-let instance: Instance;
-const temps: string[] = [];
-
-function temp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'faas-sync-test-'));
-  temps.push(d);
-  return d;
-}
-
-before(async () => {
-  server = await startTestServer();
-  client = new FaaSPlatformClient({ platformUrl: server.url, apiKey: server.apiKey });
-  instance = await client.instances.create();
-});
-
-after(async () => {
-  await server?.close();
-  for (const d of temps) rmSync(d, { recursive: true, force: true });
-});
-
-async function sh(script: string): Promise<string> {
-  const r = await instance.exec({ command: ['sh', '-c', script] });
-  assert.equal(r.exitCode, 0, `${script}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function sync(localDir: string, remoteDir: string, options: SyncFilesOptions = {}) {
-  return syncFiles(client, instance.id, localDir, remoteDir, options);
-}
+const ctx = useSyncInstance('faas-sync-test-');
+const { temp, sh, sync } = ctx;
 
 /** A tree with everything a sync must handle. */
 function makeTree(): string {
@@ -251,36 +222,36 @@ describe('security', () => {
 });
 
 describe('bad input', () => {
-  const base = () => `/api/v1/instances/${instance.id}/sync`;
+  const base = () => `/api/v1/instances/${ctx.instance.id}/sync`;
 
   test('a relative remote_dir is INVALID_PATH', async () => {
-    const r = await server.request('POST', base(), { direction: 'upload', remote_dir: 'workspace/x', manifest: [] });
+    const r = await ctx.server.request('POST', base(), { direction: 'upload', remote_dir: 'workspace/x', manifest: [] });
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'INVALID_PATH');
   });
 
   test("a manifest path with '..' is INVALID_PATH", async () => {
-    const r = await server.request('POST', base(), { direction: 'upload', remote_dir: '/workspace/x', manifest: [{ path: 'a/../../etc/passwd', type: 'file', mode: 0o644, size: 1, mtime_ns: '1' }] });
+    const r = await ctx.server.request('POST', base(), { direction: 'upload', remote_dir: '/workspace/x', manifest: [{ path: 'a/../../etc/passwd', type: 'file', mode: 0o644, size: 1, mtime_ns: '1' }] });
     assert.equal(r.status, 400);
     assert.equal(r.body.error.code, 'INVALID_PATH');
   });
 
   test('an unknown sync id is SYNC_NOT_FOUND', async () => {
-    const r = await fetch(`${server.url}${base()}/sync-nope/content`, {
+    const r = await fetch(`${ctx.server.url}${base()}/sync-nope/content`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/octet-stream' },
+      headers: { authorization: `Bearer ${ctx.server.apiKey}`, 'content-type': 'application/octet-stream' },
       body: Buffer.from([0]),
     });
     assert.equal(r.status, 404);
     assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'SYNC_NOT_FOUND');
-    const g = await server.request('GET', `${base()}/sync-nope/content`);
+    const g = await ctx.server.request('GET', `${base()}/sync-nope/content`);
     assert.equal(g.status, 404);
   });
 
   test('content for an unknown instance is 404', async () => {
-    const res = await fetch(`${server.url}/api/v1/instances/inst-nope/sync/sync-nope/content`, {
+    const res = await fetch(`${ctx.server.url}/api/v1/instances/inst-nope/sync/sync-nope/content`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/octet-stream' },
+      headers: { authorization: `Bearer ${ctx.server.apiKey}`, 'content-type': 'application/octet-stream' },
       body: Buffer.from([0]),
     });
     assert.equal(res.status, 404);
@@ -288,10 +259,10 @@ describe('bad input', () => {
 
   test('a download whose client leaves before reading frees its session for another try', async () => {
     await sh('mkdir -p /workspace/leave && head -c 3000000 /dev/urandom > /workspace/leave/big && echo small > /workspace/leave/s');
-    const plan = await server.request('POST', base(), { direction: 'download', remote_dir: '/workspace/leave', manifest: [] });
+    const plan = await ctx.server.request('POST', base(), { direction: 'download', remote_dir: '/workspace/leave', manifest: [] });
     assert.equal(plan.status, 200, plan.text);
-    const url = `${server.url}${base()}/${plan.body.sync_id}/content`;
-    const headers = { authorization: `Bearer ${server.apiKey}` };
+    const url = `${ctx.server.url}${base()}/${plan.body.sync_id}/content`;
+    const headers = { authorization: `Bearer ${ctx.server.apiKey}` };
     const controller = new AbortController();
     const first = await fetch(url, { headers, signal: controller.signal });
     assert.equal(first.status, 200);
@@ -311,7 +282,7 @@ describe('bad input', () => {
 
   test('the SDK reports a missing local dir and an unknown instance as errors', async () => {
     await assert.rejects(sync(join(temp(), 'missing'), '/workspace/x'), (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' || isFaasError(e));
-    await assert.rejects(syncFiles(client, 'inst-nope', temp(), '/workspace/x'), (e: unknown) => isFaasError(e) && e.status === 404);
+    await assert.rejects(syncFiles(ctx.client, 'inst-nope', temp(), '/workspace/x'), (e: unknown) => isFaasError(e) && e.status === 404);
   });
 });
 
@@ -391,7 +362,7 @@ describe('interrupted and large transfers', () => {
 describe('faas sync (CLI)', () => {
   function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolveRun) => {
-      execFile(process.execPath, [CLI, '--url', server.url, '--api-key', server.apiKey, ...args], { env: { ...process.env, FAAS_URL: '', FAAS_API_KEY: '' } }, (error, stdout, stderr) => {
+      execFile(process.execPath, [CLI, '--url', ctx.server.url, '--api-key', ctx.server.apiKey, ...args], { env: { ...process.env, FAAS_URL: '', FAAS_API_KEY: '' } }, (error, stdout, stderr) => {
         resolveRun({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
       });
     });
@@ -399,15 +370,15 @@ describe('faas sync (CLI)', () => {
 
   test('upload and download with --dry-run and --delete', { timeout: 120_000 }, async () => {
     const src = makeTree();
-    const dest = `${instance.id}:/workspace/cli`;
+    const dest = `${ctx.instance.id}:/workspace/cli`;
     const dry = await cli('sync', src, dest, '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /dry run: would have copied \d+, updated 0, deleted 0, skipped 0/);
-    assert.equal((await instance.exec({ command: ['test', '-e', '/workspace/cli'] })).exitCode, 1, 'a dry run creates nothing');
+    assert.equal((await ctx.instance.exec({ command: ['test', '-e', '/workspace/cli'] })).exitCode, 1, 'a dry run creates nothing');
     const up = await cli('sync', src, dest, '--exclude', '*.sh');
     assert.equal(up.code, 0, up.stderr);
     assert.match(up.stdout, /^copied \d+, updated 0, deleted 0, skipped 0, [\d.]+ MB in \d+ ms\n$/);
-    assert.equal((await instance.exec({ command: ['test', '-e', '/workspace/cli/run.sh'] })).exitCode, 1);
+    assert.equal((await ctx.instance.exec({ command: ['test', '-e', '/workspace/cli/run.sh'] })).exitCode, 1);
     await sh('touch /workspace/cli/extra');
     const del = await cli('sync', src, dest, '--delete', '--json');
     assert.equal(del.code, 0, del.stderr);
@@ -431,8 +402,8 @@ describe('faas sync (CLI)', () => {
   test('exit statuses: 2 for usage mistakes, 1 for failures', async () => {
     const local = temp();
     assert.equal((await cli('sync', local, local)).code, 2);
-    assert.equal((await cli('sync', `${instance.id}:/a`, `${instance.id}:/b`)).code, 2);
-    assert.equal((await cli('sync', local, `${instance.id}:relative`)).code, 2);
+    assert.equal((await cli('sync', `${ctx.instance.id}:/a`, `${ctx.instance.id}:/b`)).code, 2);
+    assert.equal((await cli('sync', local, `${ctx.instance.id}:relative`)).code, 2);
     const missing = await cli('sync', local, 'inst-nope:/workspace/x');
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /error: /);
