@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type ParsedKey } from 'ssh2';
+import { generateEd25519Sync } from '../ssh/key-material.ts';
 import { SshGatewayError, SshGatewayErrorCode } from './errors.ts';
 
 /** The gateway's identity: what clients pin in known_hosts. */
@@ -35,7 +36,7 @@ export function loadOrCreateHostKey(dataDir: string): HostKey {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new SshGatewayError(SshGatewayErrorCode.HOST_KEY_INVALID, `cannot read the SSH host key ${file}: ${(err as Error).message}`, { file }, { cause: err });
     }
-    text = ssh2.utils.generateKeyPairSync('ed25519').private;
+    text = generateEd25519Sync().toString('ssh-private');
     writeDurably(file, text);
   }
   chmodSync(file, 0o600);

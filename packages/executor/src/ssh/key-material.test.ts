@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isFaasError } from '@faas/protocol';
 import sshpk from 'sshpk';
-import { blobKeyType, blobOfPublicKey, fingerprintOfBlob, generateSshKey, isAcceptedBlobType, parsePublicKey, requireAlgorithm, SSH_KEY_ALGORITHMS } from './key-material.ts';
+import ssh2 from 'ssh2';
+import { blobKeyType, blobOfPublicKey, ed25519FromKeyObject, fingerprintOfBlob, generateEd25519Sync, generateSshKey, isAcceptedBlobType, parsePublicKey, requireAlgorithm, SSH_KEY_ALGORITHMS } from './key-material.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'faas-key-material-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,4 +112,44 @@ test('isAcceptedBlobType reads the type from the blob and survives garbage', () 
   assert.equal(isAcceptedBlobType(Buffer.from([0xff, 0xff, 0xff, 0xff, 1])), false);
   assert.equal(isAcceptedBlobType(Buffer.concat([Buffer.from([0, 0, 0, 7]), Buffer.from('ssh-dss')])), false);
   assert.equal(isAcceptedBlobType(Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.alloc(36)])), true);
+});
+
+describe('Ed25519 keys whose public key starts with a zero byte (1 in 256)', () => {
+  // A fixed seed found by counting up, so the case is the same on every run.
+  const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+  const keyWithLeadingZero = () => {
+    for (let i = 0; ; i++) {
+      const seed = Buffer.alloc(32);
+      seed.writeUInt32BE(i);
+      const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+      const raw = createPublicKey(key).export({ format: 'jwk' }).x!;
+      if (Buffer.from(raw, 'base64url')[0] === 0) return key;
+    }
+  };
+
+  test('keep all 32 bytes, so ssh2 (the gateway) and ssh-keygen read the private key back', () => {
+    const text = ed25519FromKeyObject(keyWithLeadingZero()).toString('ssh-private');
+    const parsed = ssh2.utils.parseKey(text);
+    assert.ok(!(parsed instanceof Error), `ssh2 parses it: ${parsed instanceof Error ? parsed.message : ''}`);
+    const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+    const blob = key.getPublicSSH();
+    assert.equal(blob.length, 4 + 11 + 4 + 32);
+    assert.equal(blob[4 + 11 + 4], 0);
+    const dir = mkdtempSync(join(tmpdir(), 'faas-ed25519-'));
+    try {
+      writeFileSync(join(dir, 'key'), text, { mode: 0o600 });
+      const derived = execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')], { encoding: 'utf8' }).trim().split(' ')[1];
+      assert.equal(derived, blob.toString('base64'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('generateEd25519Sync: 2,000 keys in a row all parse back in ssh2 with a 32-byte public key', () => {
+    for (let i = 0; i < 2000; i++) {
+      const parsed = ssh2.utils.parseKey(generateEd25519Sync().toString('ssh-private'));
+      assert.ok(!(parsed instanceof Error), `key ${i}: ${parsed instanceof Error ? parsed.message : ''}`);
+      assert.equal((Array.isArray(parsed) ? parsed[0]! : parsed).getPublicSSH().length, 51);
+    }
+  });
 });

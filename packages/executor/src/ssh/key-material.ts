@@ -3,7 +3,7 @@
  * user-supplied public keys, and fingerprints. No I/O and no state: the service decides what is
  * stored where.
  */
-import { createHash, generateKeyPair } from 'node:crypto';
+import { createHash, generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { FaasError } from '@faas/protocol';
 import sshpk from 'sshpk';
 
@@ -122,15 +122,31 @@ function generateEd25519(): Promise<sshpk.PrivateKey> {
   return new Promise((resolve, reject) => {
     generateKeyPair('ed25519', {}, (err, _publicKey, privateKey) => {
       if (err) return reject(err);
-      const jwk = privateKey.export({ format: 'jwk' });
-      const part = (name: sshpk.AlgorithmPart, b64url: string | undefined): sshpk.KeyPart => ({ name, data: Buffer.from(b64url ?? '', 'base64url') });
       try {
-        resolve(new sshpk.PrivateKey({ type: 'ed25519', parts: [part('A', jwk.x), part('k', jwk.d)] }));
+        resolve(ed25519FromKeyObject(privateKey));
       } catch (error) {
         reject(error as Error);
       }
     });
   });
+}
+
+/**
+ * An Ed25519 key generated synchronously (~0.1 ms), for the gateway's host key at start-up.
+ * Not ssh2's `utils.generateKeyPairSync('ed25519')`: it drops a leading zero byte of the public
+ * key (1 key in 256), and ssh2's own parser then refuses the key it wrote.
+ */
+export function generateEd25519Sync(comment = ''): sshpk.PrivateKey {
+  const key = ed25519FromKeyObject(generateKeyPairSync('ed25519').privateKey);
+  key.comment = comment;
+  return key;
+}
+
+/** The sshpk form of a node:crypto Ed25519 private key, both halves at their full 32 bytes. */
+export function ed25519FromKeyObject(privateKey: KeyObject): sshpk.PrivateKey {
+  const jwk = privateKey.export({ format: 'jwk' });
+  const part = (name: sshpk.AlgorithmPart, b64url: string | undefined): sshpk.KeyPart => ({ name, data: Buffer.from(b64url ?? '', 'base64url') });
+  return new sshpk.PrivateKey({ type: 'ed25519', parts: [part('A', jwk.x), part('k', jwk.d)] });
 }
 
 function generatePkcs8(algorithm: Exclude<SshKeyAlgorithm, 'ed25519'>): Promise<string> {
