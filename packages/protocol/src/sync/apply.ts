@@ -33,6 +33,11 @@ export interface SyncSource {
   open(path: string): AsyncIterable<Uint8Array>;
   /** The source manifest entry of `path` (every copy/update/skip path of the plan has one). */
   entry(path: string): ManifestEntry;
+  /**
+   * A source on this host: the absolute path of file `path`, checked to stay inside the source
+   * root. With a destination that has `copyLocalFile`, content is copied in the kernel.
+   */
+  localPath?(path: string): string;
 }
 
 export interface ApplyOptions extends SyncOptions {
@@ -121,10 +126,27 @@ export async function applyPlan(
     if (parent !== '' && sourceDirs.has(parent) && !dirAttrs.has(parent)) dirAttrs.set(parent, false);
   };
 
+  // Both ends on this host: the kernel copies (copy_file_range), no bytes pass through here.
+  const copyLocal = source.localPath !== undefined && dest.copyLocalFile !== undefined;
+  const copyLocalFile = async (path: string, e: ManifestEntry): Promise<void> => {
+    let seen = 0;
+    const advance = (bytes: number): void => {
+      if (bytes <= seen) return;
+      progress.bytesDone += bytes - seen;
+      seen = bytes;
+      report(path, false);
+    };
+    const bytes = await dest.copyLocalFile!(path, source.localPath!(path), e.mode, preserve ? e.mtimeNs : undefined, onProgress ? { onBytes: advance, intervalMs: interval } : undefined);
+    // The final count may be below what was seen (the source shrank meanwhile).
+    progress.bytesDone += bytes - seen;
+    bytesWritten += bytes;
+  };
+
   const runStep = async (step: PlanStep): Promise<void> => {
     if (step.type === 'file') {
       const e = source.entry(step.path);
       if (isAttributeOnly(step)) await dest.setAttributes(step.path, e.mode, preserve ? e.mtimeNs : undefined);
+      else if (copyLocal) await copyLocalFile(step.path, e);
       else await dest.writeFile(step.path, counted(step.path), e.mode, preserve ? e.mtimeNs : undefined);
     } else {
       const e = source.entry(step.path);

@@ -18,7 +18,7 @@ import { applyPlan, type SyncSource } from './apply.ts';
 import { LocalDestination } from './local-destination.ts';
 import { FileComparer } from './compare-files.ts';
 import { buildManifest, CHUNK, openRegular, readAt, SMALL_FILE, type SkippedEntry } from './manifest.ts';
-import { joinInside } from './paths.ts';
+import { insideResolver } from './paths.ts';
 import { planSync } from './plan.ts';
 import type { ManifestEntry, SyncOptions, SyncProgress, SyncResult } from './types.ts';
 import { FaasError } from '../errors/index.ts';
@@ -37,12 +37,15 @@ export interface FileSyncResult extends SyncResult {
 /** Reads files of a local tree (never through a symlink) as a {@link SyncSource}. */
 export class LocalSource implements SyncSource {
   readonly #byPath: Map<string, ManifestEntry>;
+  /** One pass over the tree: each directory on the way is checked once (see insideResolver). */
+  readonly #at: (rel: string) => string;
 
   constructor(
     readonly root: string,
     entries: readonly ManifestEntry[],
   ) {
     this.#byPath = new Map(entries.map((e) => [e.path, e]));
+    this.#at = insideResolver(root);
   }
 
   entry(path: string): ManifestEntry {
@@ -51,9 +54,13 @@ export class LocalSource implements SyncSource {
     return e;
   }
 
+  localPath(path: string): string {
+    return this.#at(path);
+  }
+
   /** Small files come as one chunk read synchronously; larger ones in 1 MiB chunks, one read ahead (a chunk is valid until the next is requested). */
   async *open(path: string): AsyncIterable<Uint8Array> {
-    const { fd, size } = openRegular(joinInside(this.root, path), path);
+    const { fd, size } = openRegular(this.#at(path), path);
     try {
       if (size < SMALL_FILE) {
         const buf = Buffer.allocUnsafe(size + 1);

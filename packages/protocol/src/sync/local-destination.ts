@@ -19,7 +19,9 @@
  *
  * Speed: metadata calls are synchronous (microseconds each for a local disk, far cheaper than a
  * thread-pool round trip); file content is written chunk by chunk as the source yields it, so
- * memory stays bounded by the chunk size whatever the file size.
+ * memory stays bounded by the chunk size whatever the file size. A source on this host is
+ * copied by the kernel instead ({@link LocalDestination.copyLocalFile}), several files at once
+ * on the thread pool, with no byte passing through JavaScript (docs/benchmarks.md#sync).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -37,11 +39,12 @@ import {
   unlinkSync,
   writeSync,
   chmodSync,
+  existsSync,
 } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { buildManifest, type ManifestResult, type ManifestWalkOptions } from './manifest.ts';
+import { copyFile, stat } from 'node:fs/promises';
+import { buildManifest, openRegular, type ManifestResult, type ManifestWalkOptions } from './manifest.ts';
 import { joinInside, parentOf } from './paths.ts';
-import type { ManifestEntry, SyncDestination, SyncOptions } from './types.ts';
+import type { LocalCopyProgress, ManifestEntry, SyncDestination, SyncOptions } from './types.ts';
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const ATTR_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -67,6 +70,16 @@ function tempName(abs: string): string {
   return `${parentOf(abs)}/${tempPrefix}${(tempCounter++).toString(36)}.tmp`;
 }
 
+/**
+ * `copyFile` of `/proc/self/fd/N` copies the file behind an open descriptor: the source is
+ * opened with O_NOFOLLOW first, and the magic link names that open file, never a path that
+ * could have become a symlink since. Without /proc mounted, content streams instead.
+ */
+const KERNEL_COPY = existsSync('/proc/self/fd');
+
+/** Files at least this large report their progress while the kernel copies them. */
+const WATCH_COPY_FROM = 8 * 1024 * 1024;
+
 function writeAll(fd: number, chunk: Uint8Array): void {
   let off = 0;
   while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
@@ -75,9 +88,13 @@ function writeAll(fd: number, chunk: Uint8Array): void {
 export class LocalDestination implements SyncDestination {
   readonly root: string;
 
+  /** See {@link SyncDestination.copyLocalFile}; absent where /proc is not mounted. */
+  readonly copyLocalFile?: (path: string, sourceAbs: string, mode: number, mtimeNs: string | undefined, progress?: LocalCopyProgress) => Promise<number>;
+
   /** `root`: the destination directory (used as given; it may be a symlink to a directory). */
   constructor(root: string) {
     this.root = root.length > 1 && root.endsWith('/') ? root.slice(0, -1) : root;
+    if (KERNEL_COPY) this.copyLocalFile = (...args) => this.#copyLocal(...args);
   }
 
   /** The manifest of the tree, or [] when the root does not exist yet. */
@@ -125,6 +142,56 @@ export class LocalDestination implements SyncDestination {
         // already renamed or gone
       }
       throw err;
+    }
+  }
+
+  /**
+   * The source file copied by the kernel on the thread pool (libuv's copyfile:
+   * copy_file_range, falling back to sendfile), into a temp name opened with O_EXCL, which
+   * refuses anything already there (a symlink included); then its mode, mtime and the rename,
+   * as {@link writeFile} does. No byte passes through JavaScript, and several copies run at
+   * once on the pool's threads, so a tree of small files costs the main thread four system
+   * calls per file.
+   */
+  async #copyLocal(path: string, sourceAbs: string, mode: number, mtimeNs: string | undefined, progress?: LocalCopyProgress): Promise<number> {
+    const abs = joinInside(this.root, path);
+    const tmp = tempName(abs);
+    const source = openRegular(sourceAbs, path);
+    let watch: NodeJS.Timeout | undefined;
+    try {
+      if (progress !== undefined && source.size >= WATCH_COPY_FROM) {
+        watch = setInterval(() => {
+          const st = lstatSync(tmp, { throwIfNoEntry: false });
+          if (st !== undefined) progress.onBytes(st.size);
+        }, progress.intervalMs);
+      }
+      // copyfile gives the new file the source's mode (fchmod, whatever the umask).
+      await copyFile(`/proc/self/fd/${source.fd}`, tmp, constants.COPYFILE_EXCL);
+    } catch (err) {
+      // EEXIST: the name is someone else's file, not ours to remove.
+      if (errnoOf(err) !== 'EEXIST') this.#removeTemp(tmp);
+      throw err;
+    } finally {
+      clearInterval(watch);
+      closeSync(source.fd);
+    }
+    try {
+      const st = lstatSync(tmp);
+      if ((st.mode & 0o7777) !== (mode & 0o7777)) this.#chmod(tmp, mode, false);
+      if (mtimeNs !== undefined) lutimesSync(tmp, Date.now() / 1000, secondsOf(mtimeNs));
+      renameSync(tmp, abs);
+      return st.size;
+    } catch (err) {
+      this.#removeTemp(tmp);
+      throw err;
+    }
+  }
+
+  #removeTemp(tmp: string): void {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created, or gone
     }
   }
 

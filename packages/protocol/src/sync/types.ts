@@ -106,4 +106,16 @@ export interface SyncDestination {
   remove(path: string): Promise<void>;
   /** Sets mode and mtime of an existing entry (not following a symlink). */
   setAttributes(path: string, mode: number | undefined, mtimeNs: string | undefined): Promise<void>;
+  /**
+   * Present on a destination on this host that can copy a local file in the kernel: writes
+   * the regular file `sourceAbs` (opened without following a symlink) to `path` as
+   * {@link writeFile} would, and resolves with the bytes copied. `onBytes` hears the bytes
+   * copied so far while a large copy runs (every `intervalMs`).
+   */
+  copyLocalFile?(path: string, sourceAbs: string, mode: number, mtimeNs: string | undefined, progress?: LocalCopyProgress): Promise<number>;
+}
+
+export interface LocalCopyProgress {
+  onBytes: (bytesSoFar: number) => void;
+  intervalMs: number;
 }
