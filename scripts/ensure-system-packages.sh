@@ -28,6 +28,22 @@ if [ "${FAAS_RUNTIME:-}" = vm ] || [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   command -v cpio >/dev/null 2>&1 || need="$need cpio"
   command -v mke2fs >/dev/null 2>&1 || need="$need e2fsprogs"
 fi
+# `npm run bench`: the baselines it measures against (rsync, sha256sum, ssh-keygen, ...) and
+# everything the tests use, since several sections start sandboxes with them.
+if [ "${FAAS_WITH_BENCH_PACKAGES:-0}" = 1 ]; then
+  command -v rsync >/dev/null 2>&1 || need="$need rsync"
+  command -v sha256sum >/dev/null 2>&1 || need="$need coreutils"
+  command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
+  command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
+  command -v diff >/dev/null 2>&1 || need="$need diffutils"
+  command -v python3 >/dev/null 2>&1 || need="$need python3"
+  command -v curl >/dev/null 2>&1 || need="$need curl"
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
+  ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need="$need linux-image-cloud-amd64"
+  [ -x /bin/busybox ] || need="$need busybox-static"
+  command -v cpio >/dev/null 2>&1 || need="$need cpio"
+  command -v mke2fs >/dev/null 2>&1 || need="$need e2fsprogs"
+fi
 # npm ci builds better-sqlite3 from source when no prebuilt binary can be fetched.
 if [ "${FAAS_WITH_BUILD_TOOLS:-0}" = 1 ]; then
   command -v g++ >/dev/null 2>&1 || need="$need g++"
