@@ -15,8 +15,8 @@
  * changed (49 small ones, half of them same-size overwrites, half appends, plus one large file
  * with a same-size 4 KiB overwrite in the middle), mtimes moved 100 s on so a quick check
  * (size + mtime, rsync's second granularity included) sees every change. Each case runs
- * BENCH_SYNC_N times (default 3) per tool, the two tools alternating which goes first; p50 is
- * the figure. Before each timed sample `sync(1)` flushes dirty pages (untimed), so one tool's
+ * BENCH_SYNC_N times (default 5) per tool, the two tools alternating which goes first; p50 is
+ * the figure (of 5: the write-heavy samples are bimodal here, see docs/benchmarks.md#sync). Before each timed sample `sync(1)` flushes dirty pages (untimed), so one tool's
  * writeback does not land in the other's time; the source stays in the page cache (warm, as
  * for a developer re-syncing a tree they just built). After each case both destinations are
  * checked against the source (`diff -r` for content, `rsync -ani` for sizes, mtimes, modes).
@@ -408,7 +408,7 @@ async function findSdkSyncFiles(url: string, apiKey: string): Promise<{ fn: SdkS
 // ---------------------------------------------------------------------------------------------
 
 export async function sync(): Promise<void> {
-  const n = envInt('BENCH_SYNC_N', 3);
+  const n = envInt('BENCH_SYNC_N', 5);
   // BENCH_SYNC_PARTS=local,loopback,big (default all): run only some pairings, e.g. while tuning one.
   const parts = new Set((process.env.BENCH_SYNC_PARTS ?? 'local,loopback,big').split(',').map((p) => p.trim()));
   section('sync: FileSynchronizer and SDK syncFiles vs rsync, ~250 MB tree and one 1 GiB file');
