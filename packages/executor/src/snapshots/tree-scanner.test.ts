@@ -175,6 +175,28 @@ test('exclude leaves out entries by relative path', async () => {
   assert.deepEqual([...(r.tree.entries as Map<Buffer, FsEntry>).keys()].map(String).sort(), ['empty', 'link', 'run.sh']);
 });
 
+test('entries removed between readdir and their read are left out and counted (a live snapshot of a busy tree), not an error', async () => {
+  const root = fresh();
+  buildSample(root);
+  // exclude() runs for each entry just before it is read, in name order: README comes first,
+  // and removing the rest there makes their readdir entries stale (file, dir, symlink, empty dir).
+  const r = await scanTree(root, {
+    exclude: (p) => {
+      if (p === 'README') for (const name of ['empty', 'link', 'run.sh', 'src']) rmSync(join(root, name), { recursive: true });
+      return false;
+    },
+  });
+  assert.equal(r.vanishedCount, 4);
+  assert.deepEqual([...(r.tree.entries as Map<Buffer, FsEntry>).keys()].map(String), ['README']);
+  assert.equal(r.fileCount, 1);
+  assert.equal(r.dirCount, 0);
+  assert.equal(r.symlinkCount, 0);
+  const only = fresh();
+  put(join(only, 'README'), 'readme');
+  assert.equal(r.fsHash, (await scanTree(only)).fsHash);
+  assert.equal((await scanTree(only)).vanishedCount, 0);
+});
+
 test('with a LocalBlobStore: every blob exists, a rescan stores nothing, one change stores just that file', async () => {
   const root = fresh();
   buildSample(root);

@@ -72,6 +72,12 @@ export interface ScanResult {
   symlinkCount: number;
   /** Special files left out because of `skipSpecial`. */
   skippedCount: number;
+  /**
+   * Entries listed by `readdir` that were gone when read (removed or renamed away meanwhile):
+   * left out, as if listed a moment later. Only a tree something writes to during the scan
+   * (a live, non-frozen snapshot) has any.
+   */
+  vanishedCount: number;
   /** Sum of the sizes of all files in the tree. */
   totalBytes: number;
   /** Bytes of the blobs this scan newly created in the store (0 without `blobs`). */
@@ -131,7 +137,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
    * this bound each small file would be read and held in memory while its put waits.
    */
   const fileSlots = new Limiter(Math.max(2 * concurrency, 16));
-  const counts = { fileCount: 0, dirCount: 0, symlinkCount: 0, skippedCount: 0, totalBytes: 0, storedBytes: 0 };
+  const counts = { fileCount: 0, dirCount: 0, symlinkCount: 0, skippedCount: 0, vanishedCount: 0, totalBytes: 0, storedBytes: 0 };
   /** One buffer for all synchronous small-file reads (never shared across an await). */
   const smallBuf = Buffer.allocUnsafe(SMALL_FILE + 1);
 
@@ -178,6 +184,7 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
       fd = openSync(path, OPEN_FLAGS);
     } catch (err) {
       if (errnoOf(err) === 'ELOOP') throw new FaasError('VALIDATION_FAILED', `cannot snapshot ${JSON.stringify(rel)}: it became a symlink during the scan`, { path: rel });
+      if (errnoOf(err) === 'ENOENT') return vanished();
       throw err;
     }
     let closed = false;
@@ -260,8 +267,24 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     }
   };
 
-  const scanDir = async (path: Buffer, rel: string, mode: number): Promise<DirEntry> => {
-    const dirents = (await readdir(path, { withFileTypes: true, encoding: 'buffer' })) as unknown as Array<Dirent & { name: Buffer }>;
+  const vanished = (): undefined => {
+    counts.vanishedCount++;
+    return undefined;
+  };
+  /** `op`'s result, or undefined when the entry is gone (ENOENT; ENOTDIR: a parent was replaced). */
+  const unlessGone = async <T>(op: Promise<T>): Promise<T | undefined> => {
+    try {
+      return await op;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return undefined;
+      throw err;
+    }
+  };
+
+  const scanDir = async (path: Buffer, rel: string, mode: number): Promise<DirEntry | undefined> => {
+    const listed = await (rel === '' ? readdir(path, { withFileTypes: true, encoding: 'buffer' }) : unlessGone(readdir(path, { withFileTypes: true, encoding: 'buffer' })));
+    if (listed === undefined) return vanished();
+    const dirents = listed as unknown as Array<Dirent & { name: Buffer }>;
     dirents.sort((a, b) => Buffer.compare(a.name, b.name));
     const jobs: Array<Promise<[Buffer, FsEntry | undefined]>> = [];
     for (const d of dirents) {
@@ -280,18 +303,26 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     let kind: Stats | Dirent = d;
     let st: Stats | undefined;
     const known = d.isFile() || d.isDirectory() || d.isSymbolicLink() || d.isFIFO() || d.isSocket() || d.isCharacterDevice() || d.isBlockDevice();
-    if (!known) kind = st = await lstat(path); // DT_UNKNOWN on some filesystems
+    if (!known) {
+      // DT_UNKNOWN on some filesystems
+      const found = await unlessGone(lstat(path));
+      if (found === undefined) return vanished();
+      kind = st = found;
+    }
     if (kind.isFile()) return blobs ? fileSlots.run(() => scanFile(path, rel)) : scanFile(path, rel);
     if (kind.isSymbolicLink()) {
-      const target = await readlink(path, { encoding: 'buffer' });
+      const target = await unlessGone(readlink(path, { encoding: 'buffer' }));
+      if (target === undefined) return vanished();
       counts.symlinkCount++;
       return { type: 'symlink', target };
     }
     if (kind.isDirectory()) {
-      st ??= await lstat(path);
+      st ??= await unlessGone(lstat(path));
+      if (st === undefined) return vanished();
       if (!st.isDirectory()) throw new FaasError('VALIDATION_FAILED', `cannot snapshot ${JSON.stringify(rel)}: it changed type during the scan`, { path: rel });
-      counts.dirCount++;
-      return scanDir(path, rel, st.mode & 0o7777);
+      const dir = await scanDir(path, rel, st.mode & 0o7777);
+      if (dir !== undefined) counts.dirCount++;
+      return dir;
     }
     if (skipSpecial) {
       counts.skippedCount++;
@@ -300,6 +331,6 @@ export async function scanTree(root: string, options: ScanOptions = {}): Promise
     throw refused(rel, kindOf(kind));
   };
 
-  const tree = await scanDir(Buffer.from(root), '', rootStat.mode & 0o7777);
+  const tree = (await scanDir(Buffer.from(root), '', rootStat.mode & 0o7777))!;
   return { tree, fsHash: hasher.hashTree(tree), ...counts, cacheHits };
 }
