@@ -68,7 +68,11 @@ export function checkGuestImageHost(): string[] {
   return GUEST_IMAGE_HOST_PACKAGES.filter((p) => !installed.byName.has(p));
 }
 
-/** The kernel that the linux-image-cloud-amd64 meta package currently points at. */
+/** The kernel that the linux-image-cloud-amd64 meta package currently points at (RUNTIME_ERROR naming the package when none). */
+export function findGuestKernel(): { version: string; image: string; pkg: string } {
+  return findKernel(readInstalledPackages());
+}
+
 function findKernel(installed: InstalledPackages): { version: string; image: string; pkg: string } {
   const meta = installed.byName.get('linux-image-cloud-amd64');
   const dep = meta?.depends.split(',').map((d) => d.trim().split(/[\s(]/)[0] ?? '').find((d) => d.startsWith('linux-image-'));
