@@ -133,7 +133,10 @@ export function registerInteractiveConformance(ctx: ConformanceContext): void {
 
   it('with a pty: ^C written to stdin interrupts the foreground sleep, not the session', async (t) => {
     if (!ctx.runtime().capabilities.pty) return t.skip('this runtime offers no pty');
-    const proc = await start(['sh', '-c', 'trap "echo interrupted" INT; echo ready; sleep 100; echo after'], { pty: { cols: 80, rows: 24 } });
+    // "ready" comes from the foreground child itself, so a ^C sent once it shows reaches that
+    // child (a slow machine may not have started `sleep` yet after an `echo` in the outer shell,
+    // and the shell would then run its trap and go on to sleep the full 100 s).
+    const proc = await start(['sh', '-c', 'trap "echo interrupted" INT; sh -c "echo ready; exec sleep 100"; echo after'], { pty: { cols: 80, rows: 24 } });
     const out = collect(proc.stdout);
     await waitFor(out, /ready/, 'start');
     const sent = Date.now();
