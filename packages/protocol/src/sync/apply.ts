@@ -137,8 +137,8 @@ export async function applyPlan(
       report(path, false);
     };
     const bytes = await dest.copyLocalFile!(path, source.localPath!(path), e.mode, preserve ? e.mtimeNs : undefined, onProgress ? { onBytes: advance, intervalMs: interval } : undefined);
-    // The final count may be below what was seen (the source shrank meanwhile).
-    progress.bytesDone += bytes - seen;
+    // Progress never goes back, even for a source that shrank while it was copied.
+    if (bytes > seen) progress.bytesDone += bytes - seen;
     bytesWritten += bytes;
   };
 
