@@ -141,6 +141,20 @@ describe('warm pool', () => {
     await t.close();
   });
 
+  it('a create served from the pool returns before the refill it causes starts (no runtime start in its path)', async () => {
+    const t = await setUp();
+    await t.pool.setTarget('host', 2);
+    await t.pool.settled();
+    const startsBefore = t.runtime.starts.length;
+    const handed = await t.instances.create({});
+    assert.equal(handed.pooled, false);
+    assert.equal(t.runtime.starts.length, startsBefore, 'the refill started inside the create');
+    await t.pool.settled();
+    assert.equal(t.runtime.starts.length, startsBefore + 1);
+    assert.equal(t.pool.stats('host').ready, 2);
+    await t.close();
+  });
+
   it('serves cold (a miss) for custom limits, a client id, a restore, or another environment', async () => {
     const t = await setUp();
     await t.pool.setTarget('host', 2);
@@ -234,7 +248,8 @@ describe('warm pool', () => {
     t.runtime.startMs = 30;
     await t.pool.setTarget('host', 3);
     await t.pool.settled();
-    await t.instances.create({}); // a refill is now in flight
+    await t.instances.create({});
+    await new Promise((r) => setImmediate(r)); // the refill the take scheduled is now in flight
     await t.pool.close();
     assert.equal(t.runtime.live.size, 1, 'only the handed-out instance is left');
     assert.equal(t.pool.take('host'), undefined);
@@ -247,6 +262,7 @@ describe('warm pool', () => {
     await t.pool.setTarget('host', 3);
     await t.pool.settled();
     const handedOut = await t.instances.create({});
+    await t.pool.settled(); // refilled: three pooled instances again
     const fresh = new InstanceService({ store: t.store, runtime: t.runtime as unknown as Runtime, config: defaultConfig({ dataDir: '/tmp/faas-warm-pool-test' }), clock: systemClock, logger: pino({ level: 'silent' }), metrics: new Metrics() });
     const recovered = await fresh.recover(async () => false);
     assert.equal(recovered.deleted.length, 3);
