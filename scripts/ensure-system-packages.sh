@@ -9,6 +9,14 @@ command -v setpriv >/dev/null 2>&1 || need="$need util-linux"
 [ -x /usr/bin/env ] || need="$need coreutils"
 # The SSH gateway serves SFTP (and so scp) by running OpenSSH's sftp-server inside the instance.
 [ -x /usr/lib/openssh/sftp-server ] || need="$need openssh-sftp-server"
+# `npm run bench`: everything the tests use (its sections start sandboxes and VMs with the
+# same tools), plus the baselines it measures against.
+if [ "${FAAS_WITH_BENCH_PACKAGES:-0}" = 1 ]; then
+  FAAS_WITH_TEST_PACKAGES=1
+  command -v rsync >/dev/null 2>&1 || need="$need rsync"
+  command -v sha256sum >/dev/null 2>&1 || need="$need coreutils"
+  command -v diff >/dev/null 2>&1 || need="$need diffutils"
+fi
 # Used by tests and by the tour (curl and python3 inside sandboxes).
 if [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
   command -v python3 >/dev/null 2>&1 || need="$need python3"
@@ -22,22 +30,6 @@ fi
 # The vm runtime (`faas serve --runtime vm`) and its tests: QEMU, the guest kernel, busybox for
 # the guest's initramfs, and the tools that build the guest image.
 if [ "${FAAS_RUNTIME:-}" = vm ] || [ "${FAAS_WITH_TEST_PACKAGES:-0}" = 1 ]; then
-  command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
-  ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need="$need linux-image-cloud-amd64"
-  [ -x /bin/busybox ] || need="$need busybox-static"
-  command -v cpio >/dev/null 2>&1 || need="$need cpio"
-  command -v mke2fs >/dev/null 2>&1 || need="$need e2fsprogs"
-fi
-# `npm run bench`: the baselines it measures against (rsync, sha256sum, ssh-keygen, ...) and
-# everything the tests use, since several sections start sandboxes with them.
-if [ "${FAAS_WITH_BENCH_PACKAGES:-0}" = 1 ]; then
-  command -v rsync >/dev/null 2>&1 || need="$need rsync"
-  command -v sha256sum >/dev/null 2>&1 || need="$need coreutils"
-  command -v ssh-keygen >/dev/null 2>&1 || need="$need openssh-client"
-  command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
-  command -v diff >/dev/null 2>&1 || need="$need diffutils"
-  command -v python3 >/dev/null 2>&1 || need="$need python3"
-  command -v curl >/dev/null 2>&1 || need="$need curl"
   command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
   ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || need="$need linux-image-cloud-amd64"
   [ -x /bin/busybox ] || need="$need busybox-static"
