@@ -148,7 +148,9 @@ describe('vm runtime through the API', () => {
     const id = await createInstance();
     await sh(id, 'mkdir -p /workspace/f/d && : > /workspace/f/empty && echo hi > /workspace/f/full && ln -s full /workspace/f/link');
     const check = async (probe: Record<string, unknown>) => {
-      const res = await server.request('POST', `/api/v1/instances/${id}/readiness`, { probes: [{ type: 'file', ...probe }] });
+      // A generous timeout: these checks are about the answers; an exec into an emulated (TCG)
+      // guest on a loaded machine can take longer than the 1 s default.
+      const res = await server.request('POST', `/api/v1/instances/${id}/readiness`, { probes: [{ type: 'file', timeout_ms: 15_000, ...probe }] });
       assert.equal(res.status, 200, res.text);
       return { ready: res.body.ready as boolean, message: res.body.probes[0].message as string };
     };
