@@ -195,6 +195,12 @@ describe('vm runtime: memory snapshots', () => {
     for (const pid of pids) assert.ok(!existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), `qemu ${pid} is gone`);
     assert.ok(existsSync(join(crashed.dataDir, 'vm', 'instances', kept, 'disk.img')), 'the kept instance keeps its disk');
     assert.ok(!existsSync(join(crashed.dataDir, 'vm', 'instances', lost)));
+    // The "crashed" runtime is still alive in this process (a real crash runs no handlers): let
+    // it finish reacting to the kills, which removes its run dirs, before the same instance id
+    // gets a new machine whose run dir it would otherwise remove.
+    const deadline = Date.now() + 10_000;
+    while ((crashed.runtime.machinePid(kept) !== undefined || crashed.runtime.machinePid(lost) !== undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(crashed.runtime.machinePid(kept), undefined);
     // The kept instance starts again on its disk (a boot: its memory is gone with the crash).
     await next.startInstance({ id: kept, env: 'host', hostUid: 0, limits });
     await next.destroyInstance(kept);
