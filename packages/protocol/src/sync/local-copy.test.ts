@@ -30,11 +30,18 @@ async function planOf(src: string, dst: string) {
   return { plan: planSync(source.entries, dest), entries: source.entries };
 }
 
-test('a local copy never streams content: files, modes (setuid included) and mtimes arrive through the kernel copy', async () => {
+/** Runs `fn` with `src` and `dst` paths in a fresh temp dir (removed afterwards). */
+async function inTempDirs(fn: (dirs: { dir: string; src: string; dst: string }) => Promise<void>): Promise<void> {
   const { dir, cleanup } = tempDir();
   try {
-    const src = join(dir, 'src');
-    const dst = join(dir, 'dst');
+    await fn({ dir, src: join(dir, 'src'), dst: join(dir, 'dst') });
+  } finally {
+    cleanup();
+  }
+}
+
+test('a local copy never streams content: files, modes (setuid included) and mtimes arrive through the kernel copy', () =>
+  inTempDirs(async ({ src, dst }) => {
     writeTree(src, { 'a.txt': 'hello', 'bin/tool': '#!/bin/sh\n', 'empty': '', 'sub/deep/f': 'x'.repeat(100_000) });
     chmodSync(join(src, 'bin/tool'), 0o4755);
     chmodSync(join(src, 'a.txt'), 0o600);
@@ -44,16 +51,10 @@ test('a local copy never streams content: files, modes (setuid included) and mti
     assert.deepEqual(treeState(dst), treeState(src));
     assert.equal(statSync(join(dst, 'bin/tool')).mode & 0o7777, 0o4755);
     assert.equal(r.bytesTransferred, 5 + 10 + 0 + 100_000);
-  } finally {
-    cleanup();
-  }
-});
+  }));
 
-test('a source file that became a symlink after the walk is refused, its target never read, no temp file left', async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const src = join(dir, 'src');
-    const dst = join(dir, 'dst');
+test('a source file that became a symlink after the walk is refused, its target never read, no temp file left', () =>
+  inTempDirs(async ({ dir, src, dst }) => {
     writeTree(src, { 'f.txt': 'original' });
     writeTree(join(dir, 'outside'), { 'secret': 'outside content' });
     const { plan, entries } = await planOf(src, dst);
@@ -62,16 +63,10 @@ test('a source file that became a symlink after the walk is refused, its target 
     await assert.rejects(applyPlan(plan, new LocalSource(src, entries), kernelOnly(dst)), (err: unknown) => isFaasError(err) && err.code === 'VALIDATION_FAILED' && /became a symlink/.test(err.message));
     assert.deepEqual(readdirSync(dst), []);
     assert.equal(readFileSync(join(dir, 'outside', 'secret'), 'utf8'), 'outside content');
-  } finally {
-    cleanup();
-  }
-});
+  }));
 
-test('a destination name taken by a symlink is replaced, never written through', async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const src = join(dir, 'src');
-    const dst = join(dir, 'dst');
+test('a destination name taken by a symlink is replaced, never written through', () =>
+  inTempDirs(async ({ dir, src, dst }) => {
     writeTree(src, { 'f.txt': 'new content' });
     writeTree(join(dir, 'outside'), { 'target': 'untouched' });
     writeTree(dst, { 'f.txt': { link: join(dir, 'outside', 'target') } });
@@ -81,16 +76,10 @@ test('a destination name taken by a symlink is replaced, never written through',
     assert.equal(readFileSync(join(dst, 'f.txt'), 'utf8'), 'new content');
     assert.equal(readFileSync(join(dir, 'outside', 'target'), 'utf8'), 'untouched');
     assert.deepEqual(readdirSync(dst), ['f.txt']);
-  } finally {
-    cleanup();
-  }
-});
+  }));
 
-test('a large kernel copy reports its bytes while it runs, never backwards, and ends at the total', async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const src = join(dir, 'src');
-    const dst = join(dir, 'dst');
+test('a large kernel copy reports its bytes while it runs, never backwards, and ends at the total', () =>
+  inTempDirs(async ({ src, dst }) => {
     writeTree(src, {});
     const size = 256 * 1024 * 1024;
     writeFileSync(join(src, 'big.bin'), Buffer.alloc(size, 7));
@@ -103,7 +92,4 @@ test('a large kernel copy reports its bytes while it runs, never backwards, and 
     const midway = events.filter((e) => e.bytesDone > 0 && e.bytesDone < size);
     assert.ok(midway.length > 0, `reports while copying: ${events.map((e) => e.bytesDone).join(', ')}`);
     assert.equal(statSync(join(dst, 'big.bin')).size, size);
-  } finally {
-    cleanup();
-  }
-});
+  }));

@@ -136,11 +136,7 @@ export class LocalDestination implements SyncDestination {
       renameSync(tmp, abs);
     } catch (err) {
       if (open) closeSync(fd);
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // already renamed or gone
-      }
+      this.#removeTemp(tmp);
       throw err;
     }
   }
@@ -187,6 +183,7 @@ export class LocalDestination implements SyncDestination {
     }
   }
 
+  /** Removes a temp name of ours after a failure (not created, already renamed, or gone: fine). */
   #removeTemp(tmp: string): void {
     try {
       unlinkSync(tmp);
@@ -202,11 +199,7 @@ export class LocalDestination implements SyncDestination {
     try {
       renameSync(tmp, abs);
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // gone
-      }
+      this.#removeTemp(tmp);
       throw err;
     }
   }
